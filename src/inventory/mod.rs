@@ -1,0 +1,3 @@
+//! Ansible-compatible inventory (INI and YAML). Being written.
+
+pub mod cli;
