@@ -1,7 +1,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "homelab", version, about = "Agentless provisioning over SSH, Ansible-compatible")]
+#[command(
+    name = "homelab",
+    version,
+    about = "Agentless provisioning over SSH, Ansible-compatible"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,1 +1,70 @@
-//! engine
+//! The engine: picks hosts, opens one connection per host (at most `forks` hosts at once) and runs
+//! work on them in parallel. Ad-hoc `ping` and `run` live here; the playbook scheduler (issue 3)
+//! builds on the same pieces.
+
+pub mod adhoc;
+pub mod options;
+
+use crate::inventory::Inventory;
+use crate::transport::spec::{ConnectionSpec, Defaults};
+use crate::transport::ssh::SshConnection;
+use crate::transport::ssh_config::SshConfig;
+use crate::transport::{Connection, TransportError};
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Loads the inventories named with -i (`lab` meaning the lab's).
+pub fn load_inventory(sources: &[String]) -> anyhow::Result<Inventory> {
+    let paths: Vec<PathBuf> = sources
+        .iter()
+        .map(|s| crate::inventory::resolve_source(s))
+        .collect();
+    Ok(Inventory::load(&paths)?)
+}
+
+/// Hosts matching `pattern`, narrowed by `limit`; an empty result is an error that says why.
+pub fn pick_hosts(
+    inv: &Inventory,
+    pattern: &str,
+    limit: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut hosts = inv.select(pattern)?;
+    if let Some(l) = limit {
+        let allowed = inv.select(l)?;
+        hosts.retain(|h| allowed.contains(h));
+        if hosts.is_empty() {
+            anyhow::bail!("no host matches both '{pattern}' and --limit '{l}'");
+        }
+    }
+    Ok(hosts)
+}
+
+/// Connection specs for the hosts, from inventory variables, CLI options and ~/.ssh/config.
+pub fn specs(
+    inv: &Inventory,
+    hosts: &[String],
+    defaults: &Defaults,
+) -> anyhow::Result<Vec<ConnectionSpec>> {
+    let ssh_config = SshConfig::load_default().map_err(anyhow::Error::msg)?;
+    hosts
+        .iter()
+        .map(|h| {
+            let vars = inv.host_vars(h)?;
+            ConnectionSpec::resolve(h, &vars, defaults, &ssh_config)
+                .with_context(|| format!("connection settings of host {h}"))
+        })
+        .collect()
+}
+
+/// Opens one SSH connection.
+pub async fn connect(spec: ConnectionSpec) -> Result<Connection, TransportError> {
+    SshConnection::connect(spec).await.map(Connection::Ssh)
+}
+
+/// A tokio runtime for the commands that talk to hosts.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,1 +1,93 @@
-//! modules
+//! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
+
+pub mod command;
+pub mod ping;
+
+use crate::transport::{Connection, TransportError};
+
+/// What one module run on one host came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran and did what was asked; `changed` as Ansible reports it.
+    Ok { changed: bool, result: ModuleResult },
+    /// Ran and failed (non-zero rc, sudo refused, ...).
+    Failed { msg: String, result: ModuleResult },
+    /// Nothing to do (e.g. `creates=` already exists).
+    Skipped { msg: String },
+}
+
+/// The parts of a result people read: output, rc, a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleResult {
+    pub stdout: String,
+    pub stderr: String,
+    pub rc: Option<i64>,
+    pub msg: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("unknown module '{name}'{hint}; ad-hoc runs know: command, shell, raw, ping")]
+    Unknown { name: String, hint: String },
+    #[error("module {module}: {msg}")]
+    Args { module: String, msg: String },
+}
+
+/// An ad-hoc module call, parsed once and run on every host.
+#[derive(Debug, Clone)]
+pub enum AdHoc {
+    Command(command::CommandArgs),
+    Ping,
+}
+
+impl AdHoc {
+    /// Parses `-m NAME -a ARGS` (names plain or `ansible.builtin.*`).
+    pub fn parse(name: &str, args: &str) -> Result<AdHoc, ModuleError> {
+        let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+        let kind = match short {
+            "command" => command::Kind::Command,
+            "shell" => command::Kind::Shell,
+            "raw" => command::Kind::Raw,
+            "ping" => return Ok(AdHoc::Ping),
+            _ => {
+                let known = ["command", "shell", "raw", "ping"];
+                let hint = known
+                    .iter()
+                    .find(|k| strsim_close(k, short))
+                    .map(|k| format!(" (did you mean '{k}'?)"))
+                    .unwrap_or_default();
+                return Err(ModuleError::Unknown {
+                    name: name.to_string(),
+                    hint,
+                });
+            }
+        };
+        command::CommandArgs::parse(kind, args).map(AdHoc::Command)
+    }
+
+    pub async fn run(
+        &self,
+        conn: &Connection,
+        become_: Option<&crate::transport::Become>,
+    ) -> Result<Outcome, TransportError> {
+        match self {
+            AdHoc::Command(c) => c.run(conn, become_).await,
+            AdHoc::Ping => ping::run(conn, become_).await,
+        }
+    }
+}
+
+/// True when two names differ by at most two edits (for did-you-mean hints).
+pub fn strsim_close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}

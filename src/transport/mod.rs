@@ -1,1 +1,193 @@
-//! transport
+//! Transport: how commands reach a host.
+//!
+//! [`ssh`] is the real one (russh, one connection per host kept for the whole run, many channels on
+//! it). [`local`] runs the same requests with `sh -c` on this machine, for unit tests only.
+
+pub mod become_;
+pub mod known_hosts;
+pub mod local;
+pub mod spec;
+pub mod ssh;
+pub mod ssh_config;
+
+use std::time::Duration;
+
+pub use become_::{Become, BecomeMethod};
+pub use spec::{ConnectionSpec, HostKeyPolicy};
+
+/// One command to run on a host.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// A POSIX shell command line, run by the remote user's shell (or by `sh -c` under become).
+    pub command: String,
+    /// Bytes fed to the command's standard input (closed after them).
+    pub stdin: Option<Vec<u8>>,
+    /// Run it as another user.
+    pub become_: Option<Become>,
+    /// Give up after this long (the command is signalled and the result is an error).
+    pub timeout: Option<Duration>,
+}
+
+impl ExecRequest {
+    pub fn new(command: impl Into<String>) -> Self {
+        ExecRequest {
+            command: command.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What a finished command gave back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The exit status; `None` when the command died of a signal.
+    pub exit_status: Option<u32>,
+    /// The signal that ended the command, if one did.
+    pub exit_signal: Option<String>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit_status == Some(0)
+    }
+    /// Exit code as Ansible reports `rc`: the status, or -1 when a signal ended the command.
+    pub fn rc(&self) -> i64 {
+        self.exit_status.map(i64::from).unwrap_or(-1)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Why a host could not be reached or a command could not be run (not: the command failed).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{host}: cannot connect to {addr}: {reason}")]
+    Connect {
+        host: String,
+        addr: String,
+        reason: String,
+    },
+    #[error("{host}: no answer from {addr} within {secs}s (host down, wrong address, or a firewall dropping packets?); raise the limit with --timeout")]
+    ConnectTimeout {
+        host: String,
+        addr: String,
+        secs: u64,
+    },
+    #[error("{0}")]
+    HostKey(#[from] known_hosts::HostKeyError),
+    #[error("{host}: authentication as '{user}' failed (tried: {tried}); the server accepts: {accepts}. Check ansible_user and ansible_ssh_private_key_file, or load the key into ssh-agent")]
+    Auth {
+        host: String,
+        user: String,
+        tried: String,
+        accepts: String,
+    },
+    #[error("{host}: private key {path}: {reason}")]
+    Key {
+        host: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{host}: {what} did not finish within {secs}s and was stopped")]
+    CommandTimeout {
+        host: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("{host}: {source}")]
+    Become {
+        host: String,
+        #[source]
+        source: become_::BecomeError,
+    },
+    #[error("{host}: SSH session failed: {reason}")]
+    Session { host: String, reason: String },
+    #[error("{host}: {reason}")]
+    Local { host: String, reason: String },
+}
+
+impl TransportError {
+    /// Errors that mean the host is unreachable (Ansible's `unreachable=`), not that a task failed.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Connect { .. }
+                | TransportError::ConnectTimeout { .. }
+                | TransportError::HostKey(_)
+                | TransportError::Auth { .. }
+                | TransportError::Key { .. }
+                | TransportError::Session { .. }
+        )
+    }
+}
+
+/// A live connection to one host: SSH for real hosts, local for unit tests.
+pub enum Connection {
+    Ssh(ssh::SshConnection),
+    Local(local::LocalConnection),
+}
+
+impl Connection {
+    /// Runs one command (privilege escalation applied as the request says).
+    pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
+        match self {
+            Connection::Ssh(c) => c.exec(req).await,
+            Connection::Local(c) => c.exec(req).await,
+        }
+    }
+
+    /// The inventory name of the host this connection reaches.
+    pub fn host(&self) -> &str {
+        match self {
+            Connection::Ssh(c) => c.host(),
+            Connection::Local(c) => c.host(),
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Connection::Ssh(c) = self {
+            c.close().await
+        }
+    }
+}
+
+/// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("abc"), "abc");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$(x)"), "'$(x)'");
+    }
+}

@@ -1,0 +1,437 @@
+//! The SSH transport on russh: one connection per host for the whole run, many channels on it
+//! (at most [`MAX_CHANNELS`] at once, under OpenSSH's default MaxSessions of 10).
+
+use super::become_::{self, BecomeError};
+use super::known_hosts::{HostKeyCheck, HostKeyError};
+use super::{ConnectionSpec, ExecOutput, ExecRequest, TransportError};
+use russh::client::{self, Handle};
+use russh::keys::{self, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, MethodKind, MethodSet};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Channels open at once on one connection.
+pub const MAX_CHANNELS: usize = 8;
+
+struct ClientHandler {
+    check: HostKeyCheck,
+    problem: Arc<Mutex<Option<HostKeyError>>>,
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // Host certificates are not requested (no certificate algorithms are advertised).
+        let keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
+        match self.check.verify(key) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                if let Ok(mut slot) = self.problem.lock() {
+                    *slot = Some(e);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// An open, authenticated SSH connection to one host.
+pub struct SshConnection {
+    spec: ConnectionSpec,
+    handle: Handle<ClientHandler>,
+    channels: Semaphore,
+}
+
+/// Decrypted/loaded private keys, shared by every connection of the run (a passphrase is asked once).
+fn key_cache() -> &'static Mutex<HashMap<PathBuf, Arc<PrivateKey>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<PrivateKey>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Serialises passphrase prompts so parallel connections do not ask at once.
+fn prompt_lock() -> &'static Mutex<()> {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| Mutex::new(()))
+}
+
+fn load_key(host: &str, path: &Path) -> Result<Arc<PrivateKey>, TransportError> {
+    let kerr = |reason: String| TransportError::Key {
+        host: host.to_string(),
+        path: path.display().to_string(),
+        reason,
+    };
+    if let Some(k) = key_cache().lock().ok().and_then(|c| c.get(path).cloned()) {
+        return Ok(k);
+    }
+    let _guard = prompt_lock().lock();
+    // Another connection may have loaded it while we waited.
+    if let Some(k) = key_cache().lock().ok().and_then(|c| c.get(path).cloned()) {
+        return Ok(k);
+    }
+    let key = match keys::load_secret_key(path, None) {
+        Ok(k) => k,
+        Err(keys::Error::KeyIsEncrypted) => {
+            let pass = std::env::var("HOMELAB_SSH_KEY_PASSPHRASE").ok().map(Ok).unwrap_or_else(|| {
+                rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+                    .map_err(|e| {
+                        kerr(format!(
+                            "is encrypted and no passphrase could be read ({e}); load it into ssh-agent or run in a terminal"
+                        ))
+                    })
+            })?;
+            keys::load_secret_key(path, Some(&pass))
+                .map_err(|e| kerr(format!("cannot decrypt it ({e}): wrong passphrase?")))?
+        }
+        Err(e) => return Err(kerr(format!("cannot be read: {e}"))),
+    };
+    let key = Arc::new(key);
+    if let Ok(mut c) = key_cache().lock() {
+        c.insert(path.to_path_buf(), key.clone());
+    }
+    Ok(key)
+}
+
+fn methods_str(m: &MethodSet) -> String {
+    let v: Vec<&str> = m
+        .iter()
+        .map(|k| match k {
+            MethodKind::None => "none",
+            MethodKind::Password => "password",
+            MethodKind::PublicKey => "publickey",
+            MethodKind::HostBased => "hostbased",
+            MethodKind::KeyboardInteractive => "keyboard-interactive",
+            _ => "other",
+        })
+        .collect();
+    if v.is_empty() {
+        "nothing".into()
+    } else {
+        v.join(",")
+    }
+}
+
+impl SshConnection {
+    /// Connects, checks the host key, and authenticates (key files, then ssh-agent).
+    pub async fn connect(spec: ConnectionSpec) -> Result<SshConnection, TransportError> {
+        let host = spec.host.clone();
+        let addr = format!("{}:{}", spec.address, spec.port);
+        let secs = spec.connect_timeout.as_secs().max(1);
+        let timeout = spec.connect_timeout;
+        let conn_err = |reason: String| TransportError::Connect {
+            host: host.clone(),
+            addr: addr.clone(),
+            reason,
+        };
+        let tcp = match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((spec.address.as_str(), spec.port)),
+        )
+        .await
+        {
+            Err(_) => return Err(TransportError::ConnectTimeout { host, addr, secs }),
+            Ok(Err(e)) => {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        " (nothing listens there: is sshd running, and is ansible_port right?)"
+                    }
+                    _ => "",
+                };
+                return Err(conn_err(format!("{e}{hint}")));
+            }
+            Ok(Ok(s)) => s,
+        };
+        let _ = tcp.set_nodelay(true);
+
+        let mut config = client::Config {
+            nodelay: true,
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 4,
+            ..Default::default()
+        };
+        // Ask first for the key types known_hosts already holds for this host, as OpenSSH does,
+        // so a host with several keys offers the one we can check.
+        let recorded = spec.host_keys.recorded_algorithms();
+        if !recorded.is_empty() {
+            let mut algs: Vec<keys::Algorithm> = recorded;
+            for a in config.preferred.key.iter() {
+                if !algs.contains(a) {
+                    algs.push(a.clone());
+                }
+            }
+            config.preferred.key = algs.into();
+        }
+        let problem = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            check: spec.host_keys.clone(),
+            problem: problem.clone(),
+        };
+        let handshake = tokio::time::timeout(
+            timeout,
+            client::connect_stream(Arc::new(config), tcp, handler),
+        )
+        .await;
+        let mut handle = match handshake {
+            Err(_) => return Err(TransportError::ConnectTimeout { host, addr, secs }),
+            Ok(Err(e)) => {
+                if let Some(p) = problem.lock().ok().and_then(|mut s| s.take()) {
+                    return Err(TransportError::HostKey(p));
+                }
+                return Err(conn_err(format!("SSH handshake failed: {e}")));
+            }
+            Ok(Ok(h)) => h,
+        };
+
+        let mut tried: Vec<String> = Vec::new();
+        let mut accepts = String::from("unknown");
+        let mut ok = false;
+        let mut key_error = None;
+        for path in &spec.identity_files {
+            let key = match load_key(&host, path) {
+                Ok(k) => k,
+                Err(e) => {
+                    // A missing default key is no error; an unreadable chosen key is reported
+                    // if nothing else works.
+                    if path.exists() {
+                        key_error = Some(e);
+                    }
+                    continue;
+                }
+            };
+            let hash = if key.algorithm().is_rsa() {
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten()
+                    .or(Some(HashAlg::Sha512))
+            } else {
+                None
+            };
+            tried.push(format!("key {}", path.display()));
+            let res = tokio::time::timeout(
+                timeout,
+                handle.authenticate_publickey(
+                    spec.user.clone(),
+                    PrivateKeyWithHashAlg::new(key, hash),
+                ),
+            )
+            .await
+            .map_err(|_| TransportError::ConnectTimeout {
+                host: host.clone(),
+                addr: addr.clone(),
+                secs,
+            })?
+            .map_err(|e| conn_err(format!("authentication error: {e}")))?;
+            match res {
+                russh::client::AuthResult::Success => {
+                    ok = true;
+                    break;
+                }
+                russh::client::AuthResult::Failure {
+                    remaining_methods, ..
+                } => {
+                    accepts = methods_str(&remaining_methods);
+                    if !remaining_methods.contains(&MethodKind::PublicKey) {
+                        break;
+                    }
+                }
+            }
+        }
+        if !ok && !spec.identities_only {
+            if let Ok(mut agent) = keys::agent::client::AgentClient::connect_env().await {
+                if let Ok(ids) = agent.request_identities().await {
+                    for id in ids {
+                        let keys::agent::AgentIdentity::PublicKey { key, comment } = id else {
+                            continue;
+                        };
+                        tried.push(format!("agent key {comment}"));
+                        let hash = if key.algorithm().is_rsa() {
+                            Some(HashAlg::Sha512)
+                        } else {
+                            None
+                        };
+                        match handle
+                            .authenticate_publickey_with(spec.user.clone(), key, hash, &mut agent)
+                            .await
+                        {
+                            Ok(russh::client::AuthResult::Success) => {
+                                ok = true;
+                                break;
+                            }
+                            Ok(russh::client::AuthResult::Failure {
+                                remaining_methods, ..
+                            }) => accepts = methods_str(&remaining_methods),
+                            Err(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        if !ok {
+            if let (Some(e), true) = (key_error, tried.is_empty()) {
+                return Err(e);
+            }
+            return Err(TransportError::Auth {
+                host,
+                user: spec.user.clone(),
+                tried: if tried.is_empty() {
+                    "no key: none was given and none was found in ~/.ssh or ssh-agent".into()
+                } else {
+                    tried.join(", ")
+                },
+                accepts,
+            });
+        }
+        Ok(SshConnection {
+            spec,
+            handle,
+            channels: Semaphore::new(MAX_CHANNELS),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.spec.host
+    }
+
+    pub fn spec(&self) -> &ConnectionSpec {
+        &self.spec
+    }
+
+    pub async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+
+    /// Runs one command on its own channel and collects its output.
+    pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
+        let host = self.spec.host.clone();
+        let (command, stdin) = match &req.become_ {
+            Some(b) => {
+                let w = b
+                    .wrap(&req.command)
+                    .map_err(|source| TransportError::Become {
+                        host: host.clone(),
+                        source,
+                    })?;
+                let stdin = match (w.stdin_prefix, &req.stdin) {
+                    (None, s) => s.clone(),
+                    (Some(mut p), Some(s)) => {
+                        p.extend_from_slice(s);
+                        Some(p)
+                    }
+                    (Some(p), None) => Some(p),
+                };
+                (w.command, stdin)
+            }
+            None => (req.command.clone(), req.stdin.clone()),
+        };
+        let run = self.run_channel(&command, stdin);
+        let mut out = match req.timeout {
+            Some(t) => tokio::time::timeout(t, run).await.map_err(|_| {
+                TransportError::CommandTimeout {
+                    host: host.clone(),
+                    what: format!("command '{}'", short(&req.command)),
+                    secs: t.as_secs(),
+                }
+            })??,
+            None => run.await?,
+        };
+        if req.become_.is_some() {
+            become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
+                TransportError::Become {
+                    host: host.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(out)
+    }
+
+    async fn run_channel(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, TransportError> {
+        let host = &self.spec.host;
+        let sess = |reason: String| TransportError::Session {
+            host: host.clone(),
+            reason,
+        };
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|e| sess(e.to_string()))?;
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
+        let (mut read, write) = channel.split();
+        write
+            .exec(true, command.as_bytes())
+            .await
+            .map_err(|e| sess(format!("cannot start the command: {e}")))?;
+        // Write stdin from its own task while we read, so a large input cannot stall the
+        // connection waiting for unread output.
+        let writer = tokio::spawn(async move {
+            if let Some(data) = stdin {
+                let _ = write.data(&data[..]).await;
+            }
+            let _ = write.eof().await;
+            write
+        });
+        let mut out = ExecOutput::default();
+        while let Some(msg) = read.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.exit_signal = Some(format!("{signal_name:?}"))
+                }
+                _ => {}
+            }
+        }
+        if let Ok(w) = writer.await {
+            let _ = w.close().await;
+        }
+        if out.exit_status.is_none() && out.exit_signal.is_none() {
+            return Err(sess(
+                "the channel closed without an exit status (connection lost?)".into(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn short(s: &str) -> String {
+    let one = s.lines().next().unwrap_or("");
+    if one.len() > 60 || s.contains('\n') {
+        let mut cut = one.chars().take(57).collect::<String>();
+        cut.push_str("...");
+        cut
+    } else {
+        one.to_string()
+    }
+}
+
+/// Which escalation failures mean "this host's sudo refused" (a task failure, not unreachable).
+pub fn is_become_error(e: &TransportError) -> Option<&BecomeError> {
+    match e {
+        TransportError::Become { source, .. } => Some(source),
+        _ => None,
+    }
+}
