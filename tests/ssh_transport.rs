@@ -37,12 +37,25 @@ fn ping_and_run_against_real_sshd() {
     // stdout, stderr and rc come back separately; a shell module runs pipes.
     let r = hl(
         home.path(),
-        &["run", "-i", inv, "alpha", "-m", "shell", "-a", "echo out | tr o 0; echo err >&2"],
+        &[
+            "run",
+            "-i",
+            inv,
+            "alpha",
+            "-m",
+            "shell",
+            "-a",
+            "echo out | tr o 0; echo err >&2",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("alpha | CHANGED | rc=0"), "{}", r.stdout);
     assert!(r.stdout.contains("0ut\nerr"), "{}", r.stdout);
-    assert!(!r.stdout.contains("beta"), "pattern must select only alpha: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("beta"),
+        "pattern must select only alpha: {}",
+        r.stdout
+    );
 
     // command does not go through a shell.
     let r = hl(home.path(), &["run", "-i", inv, "all", "-a", "echo $HOME;"]);
@@ -52,7 +65,16 @@ fn ping_and_run_against_real_sshd() {
     // A failing command: rc and stderr shown, exit code 1.
     let r = hl(
         home.path(),
-        &["run", "-i", inv, "all", "-m", "shell", "-a", "echo broken >&2; exit 3"],
+        &[
+            "run",
+            "-i",
+            inv,
+            "all",
+            "-m",
+            "shell",
+            "-a",
+            "echo broken >&2; exit 3",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("alpha | FAILED | rc=3"), "{}", r.stdout);
@@ -60,16 +82,30 @@ fn ping_and_run_against_real_sshd() {
 
     // creates= skips without running.
     let marker = s.path("made");
-    let a = format!("touch {} creates={}", marker.display(), s.path("sshd_config").display());
+    let a = format!(
+        "touch {} creates={}",
+        marker.display(),
+        s.path("sshd_config").display()
+    );
     let r = hl(home.path(), &["run", "-i", inv, "alpha", "-a", &a]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("alpha | SUCCESS"), "{}", r.stdout);
-    assert!(!marker.exists(), "creates= must keep the command from running");
+    assert!(
+        !marker.exists(),
+        "creates= must keep the command from running"
+    );
 
     // An unknown module is refused before any host is touched.
-    let r = hl(home.path(), &["run", "-i", inv, "all", "-m", "shel", "-a", "x"]);
+    let r = hl(
+        home.path(),
+        &["run", "-i", inv, "all", "-m", "shel", "-a", "x"],
+    );
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("unknown module 'shel'") && r.stderr.contains("did you mean 'shell'"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown module 'shel'") && r.stderr.contains("did you mean 'shell'"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -82,7 +118,10 @@ fn one_connection_per_host_many_hosts_in_parallel() {
     let names: Vec<String> = (1..=24).map(|i| format!("h{i:02}")).collect();
     let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
     let inv = s.inventory(&refs);
-    let r = hl(home.path(), &["ping", "-i", inv.to_str().unwrap(), "-f", "24"]);
+    let r = hl(
+        home.path(),
+        &["ping", "-i", inv.to_str().unwrap(), "-f", "24"],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.all(), s.log());
     assert!(r.stdout.contains("24 ok, 0 failed"), "{}", r.stdout);
     // sshd logs one accepted publickey login per connection: exactly one per host.
@@ -110,13 +149,26 @@ fn unreachable_hosts_are_reported_and_never_hang() {
     )
     .unwrap();
     let t0 = Instant::now();
-    let r = hl(home.path(), &["ping", "-i", inv.to_str().unwrap(), "-T", "2"]);
+    let r = hl(
+        home.path(),
+        &["ping", "-i", inv.to_str().unwrap(), "-T", "2"],
+    );
     let took = t0.elapsed();
     drop(silent);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("ok | SUCCESS"), "{}", r.stdout);
-    assert!(r.stdout.contains("refused | UNREACHABLE! | refused: cannot connect to 127.0.0.35:2205"), "{}", r.stdout);
-    assert!(r.stdout.contains("silent | UNREACHABLE! | silent: no answer from 127.0.0.34:2204 within 2s"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("refused | UNREACHABLE! | refused: cannot connect to 127.0.0.35:2205"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("silent | UNREACHABLE! | silent: no answer from 127.0.0.34:2204 within 2s"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("1 ok, 2 failed"), "{}", r.stdout);
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
@@ -141,9 +193,22 @@ fn refused_key_says_who_and_what_was_tried() {
     .unwrap();
     let r = hl(home.path(), &["ping", "-i", inv.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stdout.contains("h | UNREACHABLE! | h: authentication as 'root' failed"), "{}", r.stdout);
-    assert!(r.stdout.contains(&format!("key {}", other.display())), "{}", r.stdout);
-    assert!(r.stdout.contains("the server accepts: publickey"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("h | UNREACHABLE! | h: authentication as 'root' failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("key {}", other.display())),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("the server accepts: publickey"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -159,7 +224,9 @@ fn host_keys_strict_accept_new_and_changed() {
         &inv,
         format!(
             "h ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={}\n",
-            s.addr, s.port, s.client_key.display()
+            s.addr,
+            s.port,
+            s.client_key.display()
         ),
     )
     .unwrap();
@@ -169,16 +236,34 @@ fn host_keys_strict_accept_new_and_changed() {
     // Unknown key, strict (the default): refused, with the fingerprint and what to do.
     let r = hl(home.path(), &["ping", "-i", inv, "--known-hosts", khs]);
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stdout.contains("host key for 127.0.0.37:2207 is unknown"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("host key for 127.0.0.37:2207 is unknown"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("SHA256:"), "{}", r.stdout);
     assert!(r.stdout.contains("accept-new"), "{}", r.stdout);
     assert!(!kh.exists(), "strict mode must not write known_hosts");
 
     // accept-new records it, then strict accepts it.
-    let r = hl(home.path(), &["ping", "-i", inv, "--known-hosts", khs, "--host-key-checking", "accept-new"]);
+    let r = hl(
+        home.path(),
+        &[
+            "ping",
+            "-i",
+            inv,
+            "--known-hosts",
+            khs,
+            "--host-key-checking",
+            "accept-new",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     let recorded = std::fs::read_to_string(&kh).unwrap();
-    assert_eq!(recorded, format!("[127.0.0.37]:2207 {}\n", pubkey(&s.host_key)));
+    assert_eq!(
+        recorded,
+        format!("[127.0.0.37]:2207 {}\n", pubkey(&s.host_key))
+    );
     let r = hl(home.path(), &["ping", "-i", inv, "--known-hosts", khs]);
     assert_eq!(r.code, 0, "{}", r.all());
 
@@ -186,16 +271,48 @@ fn host_keys_strict_accept_new_and_changed() {
     let other = s.path("other_host_key");
     keygen(&other, "");
     let fp = |p: &std::path::Path| {
-        let o = Command::new("ssh-keygen").arg("-lf").arg(p).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).unwrap_or("").to_string()
+        let o = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
     };
     std::fs::write(&kh, format!("[127.0.0.37]:2207 {}\n", pubkey(&other))).unwrap();
     let before = std::fs::read_to_string(&kh).unwrap();
-    let r = hl(home.path(), &["ping", "-i", inv, "--known-hosts", khs, "--host-key-checking", "accept-new"]);
+    let r = hl(
+        home.path(),
+        &[
+            "ping",
+            "-i",
+            inv,
+            "--known-hosts",
+            khs,
+            "--host-key-checking",
+            "accept-new",
+        ],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stdout.contains("h: REFUSED: the host key of 127.0.0.37:2207 has CHANGED"), "{}", r.stdout);
-    assert!(r.stdout.contains(&fp(&other)), "expected recorded fingerprint: {}", r.stdout);
-    assert!(r.stdout.contains(&fp(&s.host_key)), "expected offered fingerprint: {}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("h: REFUSED: the host key of 127.0.0.37:2207 has CHANGED"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&fp(&other)),
+        "expected recorded fingerprint: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&fp(&s.host_key)),
+        "expected offered fingerprint: {}",
+        r.stdout
+    );
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
 }
 
@@ -222,7 +339,10 @@ fn ssh_config_agent_and_encrypted_keys() {
     .unwrap();
     let inv = s.path("inv.ini");
     std::fs::write(&inv, "box\n").unwrap();
-    let r = hl(home.path(), &["run", "-i", inv.to_str().unwrap(), "box", "-a", "id -u"]);
+    let r = hl(
+        home.path(),
+        &["run", "-i", inv.to_str().unwrap(), "box", "-a", "id -u"],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("box | CHANGED | rc=0"), "{}", r.stdout);
 
@@ -235,13 +355,26 @@ fn ssh_config_agent_and_encrypted_keys() {
     let inv2 = s.path("inv2.ini");
     std::fs::write(
         &inv2,
-        format!("h ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={}\n", s.addr, s.port, enc.display()),
+        format!(
+            "h ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={}\n",
+            s.addr,
+            s.port,
+            enc.display()
+        ),
     )
     .unwrap();
     let inv2 = inv2.to_str().unwrap();
-    let r = hl_env(home.path(), &["ping", "-i", inv2], &[("HOMELAB_SSH_KEY_PASSPHRASE", "sesame")]);
+    let r = hl_env(
+        home.path(),
+        &["ping", "-i", inv2],
+        &[("HOMELAB_SSH_KEY_PASSPHRASE", "sesame")],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
-    let r = hl_env(home.path(), &["ping", "-i", inv2], &[("HOMELAB_SSH_KEY_PASSPHRASE", "wrong")]);
+    let r = hl_env(
+        home.path(),
+        &["ping", "-i", inv2],
+        &[("HOMELAB_SSH_KEY_PASSPHRASE", "wrong")],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("wrong passphrase"), "{}", r.stdout);
     let r = hl(home.path(), &["ping", "-i", inv2]);
@@ -267,9 +400,20 @@ fn ssh_config_agent_and_encrypted_keys() {
         .unwrap();
     assert!(added.status.success(), "{:?}", added);
     let inv3 = s.path("inv3.ini");
-    std::fs::write(&inv3, format!("h ansible_host={} ansible_port={} ansible_user=root\n", s.addr, s.port)).unwrap();
+    std::fs::write(
+        &inv3,
+        format!(
+            "h ansible_host={} ansible_port={} ansible_user=root\n",
+            s.addr, s.port
+        ),
+    )
+    .unwrap();
     let sock_s = sock.display().to_string();
-    let r = hl_env(home.path(), &["ping", "-i", inv3.to_str().unwrap()], &[("SSH_AUTH_SOCK", &sock_s)]);
+    let r = hl_env(
+        home.path(),
+        &["ping", "-i", inv3.to_str().unwrap()],
+        &[("SSH_AUTH_SOCK", &sock_s)],
+    );
     let _ = agent.kill();
     let _ = agent.wait();
     assert_eq!(r.code, 0, "{}", r.all());

@@ -150,6 +150,33 @@ impl Connection {
         }
     }
 
+    /// Writes `data` to `path` on the host atomically: a temp file in the same folder, then rename.
+    /// The content is streamed on stdin (never on a command line). A failure leaves `path` as it was.
+    pub async fn put_file(
+        &self,
+        path: &str,
+        data: Vec<u8>,
+        mode: Option<u32>,
+        become_: Option<&Become>,
+    ) -> Result<ExecOutput, TransportError> {
+        let q = shell_quote(path);
+        let chmod = match mode {
+            Some(m) => format!(" && chmod {m:o} \"$t\""),
+            None => String::new(),
+        };
+        let cmd = format!(
+            "d=$(dirname {q}) && t=$(mktemp \"$d/.homelab-tmp.XXXXXX\") && \
+             {{ cat > \"$t\"{chmod} && mv -f \"$t\" {q}; }} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}"
+        );
+        let req = ExecRequest {
+            command: cmd,
+            stdin: Some(data),
+            become_: become_.cloned(),
+            timeout: None,
+        };
+        self.exec(&req).await
+    }
+
     pub async fn close(&self) {
         if let Connection::Ssh(c) = self {
             c.close().await

@@ -337,17 +337,33 @@ impl SshConnection {
             }
             None => (req.command.clone(), req.stdin.clone()),
         };
-        let run = self.run_channel(&command, stdin);
-        let mut out = match req.timeout {
-            Some(t) => tokio::time::timeout(t, run).await.map_err(|_| {
-                TransportError::CommandTimeout {
-                    host: host.clone(),
-                    what: format!("command '{}'", short(&req.command)),
-                    secs: t.as_secs(),
-                }
-            })??,
-            None => run.await?,
+        // With a time limit, the command first reports its process group (sshd makes the login
+        // shell a session leader) so that, on timeout, the whole group can be killed.
+        let command = if req.timeout.is_some() {
+            format!("echo {PID_TAG}$$ >&2; {command}")
+        } else {
+            command
         };
+        let mut out = match self
+            .run_channel(&command, stdin, req.timeout, &req.command)
+            .await
+        {
+            Err(Timeout { pgid, err }) => {
+                if let Some(pid) = pgid {
+                    let mut kill = ExecRequest::new(format!(
+                        "kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
+                    ));
+                    kill.become_ = req.become_.clone();
+                    let _ = Box::pin(self.exec(&kill)).await;
+                }
+                return Err(err);
+            }
+            Err(Failed(e)) => return Err(e),
+            Ok(o) => o,
+        };
+        if req.timeout.is_some() {
+            strip_pid_tag(&mut out.stderr);
+        }
         if req.become_.is_some() {
             become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
                 TransportError::Become {
@@ -363,38 +379,63 @@ impl SshConnection {
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
-    ) -> Result<ExecOutput, TransportError> {
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<ExecOutput, ChannelError> {
+        use tokio::io::AsyncWriteExt;
         let host = &self.spec.host;
-        let sess = |reason: String| TransportError::Session {
-            host: host.clone(),
-            reason,
+        let sess = |reason: String| {
+            Failed(TransportError::Session {
+                host: host.clone(),
+                reason,
+            })
         };
         let _permit = self
             .channels
             .acquire()
             .await
             .map_err(|e| sess(e.to_string()))?;
-        let channel = self
+        let mut channel = self
             .handle
             .channel_open_session()
             .await
             .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
-        let (mut read, write) = channel.split();
-        write
+        channel
             .exec(true, command.as_bytes())
             .await
             .map_err(|e| sess(format!("cannot start the command: {e}")))?;
         // Write stdin from its own task while we read, so a large input cannot stall the
-        // connection waiting for unread output.
-        let writer = tokio::spawn(async move {
+        // connection waiting for unread output. Shutting the writer down sends EOF.
+        let mut writer = channel.make_writer();
+        let feeder = tokio::spawn(async move {
             if let Some(data) = stdin {
-                let _ = write.data(&data[..]).await;
+                let _ = writer.write_all(&data).await;
             }
-            let _ = write.eof().await;
-            write
+            let _ = writer.shutdown().await;
         });
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut out = ExecOutput::default();
-        while let Some(msg) = read.wait().await {
+        loop {
+            let msg = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, channel.wait()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        feeder.abort();
+                        let _ = channel.signal(russh::Sig::KILL).await;
+                        let _ = channel.close().await;
+                        return Err(Timeout {
+                            pgid: read_pid_tag(&out.stderr),
+                            err: TransportError::CommandTimeout {
+                                host: host.clone(),
+                                what: format!("command '{}'", short(what)),
+                                secs: timeout.map(|t| t.as_secs()).unwrap_or_default(),
+                            },
+                        });
+                    }
+                },
+                None => channel.wait().await,
+            };
+            let Some(msg) = msg else { break };
             match msg {
                 ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                 ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
@@ -405,15 +446,42 @@ impl SshConnection {
                 _ => {}
             }
         }
-        if let Ok(w) = writer.await {
-            let _ = w.close().await;
-        }
+        feeder.abort();
         if out.exit_status.is_none() && out.exit_signal.is_none() {
             return Err(sess(
                 "the channel closed without an exit status (connection lost?)".into(),
             ));
         }
         Ok(out)
+    }
+}
+
+const PID_TAG: &str = "HOMELAB-PGID:";
+
+enum ChannelError {
+    /// The time limit passed; `pgid` is the remote process group, when it was reported.
+    Timeout {
+        pgid: Option<u32>,
+        err: TransportError,
+    },
+    Failed(TransportError),
+}
+use ChannelError::{Failed, Timeout};
+
+fn read_pid_tag(stderr: &[u8]) -> Option<u32> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().find(|l| l.starts_with(PID_TAG))?;
+    line[PID_TAG.len()..].trim().parse().ok()
+}
+
+fn strip_pid_tag(stderr: &mut Vec<u8>) {
+    if stderr.starts_with(PID_TAG.as_bytes()) {
+        let end = stderr
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(stderr.len());
+        stderr.drain(..end);
     }
 }
 

@@ -39,7 +39,16 @@ pub fn keygen(path: &Path, passphrase: &str) {
     let _ = std::fs::remove_file(path);
     let _ = std::fs::remove_file(path.with_extension("pub"));
     let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "homelab-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "homelab-test",
+            "-f",
+        ])
         .arg(path)
         .status()
         .expect("ssh-keygen runs");
@@ -127,7 +136,12 @@ impl Sshd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sshd on {}:{} did not start: {}", self.addr, self.port, self.log());
+        panic!(
+            "sshd on {}:{} did not start: {}",
+            self.addr,
+            self.port,
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
