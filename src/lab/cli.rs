@@ -352,7 +352,16 @@ fn down() -> Result<i32> {
 }
 
 fn status() -> Result<i32> {
-    let lab = lab_path()?;
+    let mut lab = lab_path()?;
+    if recorded_count(&lab).is_none() {
+        // The running lab may have been made with another HOMELAB_LAB_DIR.
+        if let Ok(rec) = fs::read_to_string(teardown::active_dir_record()) {
+            let rec = PathBuf::from(rec.trim());
+            if rec.is_absolute() && recorded_count(&rec).is_some() {
+                lab = rec;
+            }
+        }
+    }
     let left = teardown::detect(&lab);
     let count = recorded_count(&lab).or_else(|| {
         let mut n = 0;

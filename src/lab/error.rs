@@ -35,7 +35,7 @@ pub enum LabError {
     #[error("building the root filesystem failed: {step}{}", log_suffix(.log_tail))]
     RootfsBuild { step: String, log_tail: String },
 
-    #[error("host {host} ({addr}) did not answer with an SSH banner within {waited_secs} s; last lines of {}:\n{log_tail}", .log.display())]
+    #[error("host {host} ({addr}) did not answer with an SSH banner within {waited_secs} s (`homelab lab down` removes the lab); last lines of {}:\n{log_tail}", .log.display())]
     HostTimeout {
         host: String,
         addr: String,
@@ -44,7 +44,7 @@ pub enum LabError {
         log_tail: String,
     },
 
-    #[error("host {host}: systemd-nspawn stopped while booting ({reason}); last lines of {}:\n{log_tail}", .log.display())]
+    #[error("host {host}: systemd-nspawn stopped while booting ({reason}) (`homelab lab down` removes the lab); last lines of {}:\n{log_tail}", .log.display())]
     HostDied {
         host: String,
         reason: String,

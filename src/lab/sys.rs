@@ -122,10 +122,34 @@ pub fn tail(path: &Path, lines: usize) -> String {
     if f.read_to_end(&mut buf).is_err() {
         return String::new();
     }
-    let text = String::from_utf8_lossy(&buf);
+    let text = strip_ansi(&String::from_utf8_lossy(&buf));
     let all: Vec<&str> = text.lines().collect();
     let from = all.len().saturating_sub(lines);
     all[from..].join("\n")
+}
+
+/// Removes terminal escape sequences (systemd colours its console output).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in '@'..='~'.
+            for f in chars.by_ref() {
+                if ('@'..='~').contains(&f) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
 }
 
 /// Writes `contents` to `path` (creating parents), with `mode`.
@@ -305,6 +329,13 @@ mod tests {
         assert_eq!(m.mount_point, PathBuf::from("/tmp/a b/node1/merged"));
         assert_eq!(m.fstype, "overlay");
         assert_eq!(m.source, "homelab-lab-node1");
+    }
+
+    #[test]
+    fn ansi_colours_are_stripped() {
+        let l =
+            "[\u{1b}[0;32m  OK  \u{1b}[0m] Started \u{1b}[0;1;39mssh.service\u{1b}[0m - OpenBSD";
+        assert_eq!(strip_ansi(l), "[  OK  ] Started ssh.service - OpenBSD");
     }
 
     #[test]
