@@ -239,6 +239,25 @@ fn traces(lab_dir: &Path) -> Vec<String> {
     t
 }
 
+/// Every pid in a cgroup tree of the systemd hierarchy.
+fn cgroup_pids(cgroup: &str) -> Vec<u32> {
+    fn walk(dir: &Path, out: &mut Vec<u32>) {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new("/sys/fs/cgroup/systemd").join(cgroup), &mut out);
+    out
+}
+
 fn read_ip_forward() -> String {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
         .unwrap_or_default()
@@ -306,10 +325,14 @@ fn lab_up_ssh_reboot_stale_state_and_down() {
         "second up restarted node1"
     );
 
-    // A killed lab: supervisors gone, hosts and all their state left. Up cleans it and starts anew.
+    // A killed lab: supervisors gone; node1 killed outright like a stopped session kills it
+    // (nspawn and every process of the host), node2 left running orphaned; mounts, cgroups,
+    // bridge, table and ip_forward all left. Up cleans it and starts anew.
     let sups = lab.supervisors();
     assert_eq!(sups.len(), 2, "supervisors: {sups:?}");
-    for p in &sups {
+    let mut victims = sups.clone();
+    victims.extend(cgroup_pids(&format!("{CGROUP_PREFIX}{}", hosts[0].0)));
+    for p in &victims {
         let _ = Command::new("kill")
             .args(["-KILL", &p.to_string()])
             .status();

@@ -142,7 +142,7 @@ pub fn detect(lab_dir: &Path) -> Leftovers {
         if let Ok(rd) = fs::read_dir(d) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                if super::is_host_name(&n) && e.path().is_dir() {
+                if super::is_host_name(&n) && is_lab_host_dir(&e.path()) {
                     host_dirs.push(e.path());
                 }
             }
@@ -166,6 +166,14 @@ pub fn detect(lab_dir: &Path) -> Leftovers {
         .filter(|p| p.exists())
         .collect();
     l
+}
+
+/// A `nodeK` directory the lab made (it has the lab's files), not someone else's.
+fn is_lab_host_dir(dir: &Path) -> bool {
+    dir.is_dir()
+        && ["upper", "work", "merged", "console.log", "supervisor.log"]
+            .iter()
+            .any(|f| dir.join(f).exists())
 }
 
 /// How much `teardown` removes from the lab directory.
