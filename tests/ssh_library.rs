@@ -35,7 +35,7 @@ async fn large_stdin_parallel_channels_timeouts_and_atomic_writes() {
         return;
     }
     let s = Sshd::start(41, 2211);
-    let c = Connection::Ssh(SshConnection::connect(spec(&s)).await.unwrap());
+    let c = Connection::Ssh(Box::new(SshConnection::connect(spec(&s)).await.unwrap()));
 
     // 24 MiB through stdin while the command writes output: no stall (reads and writes overlap).
     let big = vec![b'x'; 24 << 20];

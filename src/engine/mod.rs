@@ -58,7 +58,9 @@ pub fn specs(
 
 /// Opens one SSH connection.
 pub async fn connect(spec: ConnectionSpec) -> Result<Connection, TransportError> {
-    SshConnection::connect(spec).await.map(Connection::Ssh)
+    SshConnection::connect(spec)
+        .await
+        .map(|c| Connection::Ssh(Box::new(c)))
 }
 
 /// A tokio runtime for the commands that talk to hosts.

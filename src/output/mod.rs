@@ -125,8 +125,8 @@ impl Printer {
                     .flatten()
                     .filter(|t| !t.is_empty())
                     .collect();
-                    if !body.is_empty() && !(r.msg.as_deref() == Some("pong") && self.verbose == 0)
-                    {
+                    let quiet_pong = r.msg.as_deref() == Some("pong") && self.verbose == 0;
+                    if !body.is_empty() && !quiet_pong {
                         s.push_str(" >>\n");
                         s.push_str(&body.join("\n"));
                     }

@@ -110,7 +110,7 @@ impl HostKeyCheck {
     }
 
     /// Checks the key the server offered.
-    pub fn verify(&self, key: &PublicKey) -> Result<(), HostKeyError> {
+    pub fn verify(&self, key: &PublicKey) -> Result<(), Box<HostKeyError>> {
         if self.policy == HostKeyPolicy::Off {
             return Ok(());
         }
@@ -130,7 +130,7 @@ impl HostKeyCheck {
                 }
             }
             if let Some((line, expected)) = mismatch {
-                return Err(HostKeyError::Changed {
+                return Err(Box::new(HostKeyError::Changed {
                     host: self.host.clone(),
                     endpoint: self.endpoint(),
                     known_name: self.known_name(),
@@ -138,7 +138,7 @@ impl HostKeyCheck {
                     line,
                     expected,
                     offered: fp(key),
-                });
+                }));
             }
         }
         match self.policy {
@@ -146,14 +146,16 @@ impl HostKeyCheck {
                 let Some(first) = self.files.first() else {
                     return Ok(());
                 };
-                learn(&self.known_name(), key, first).map_err(|e| HostKeyError::Learn {
-                    host: self.host.clone(),
-                    endpoint: self.endpoint(),
-                    file: first.display().to_string(),
-                    reason: e.to_string(),
+                learn(&self.known_name(), key, first).map_err(|e| {
+                    Box::new(HostKeyError::Learn {
+                        host: self.host.clone(),
+                        endpoint: self.endpoint(),
+                        file: first.display().to_string(),
+                        reason: e.to_string(),
+                    })
                 })
             }
-            _ => Err(HostKeyError::Unknown {
+            _ => Err(Box::new(HostKeyError::Unknown {
                 host: self.host.clone(),
                 endpoint: self.endpoint(),
                 addr: self.addr.clone(),
@@ -171,7 +173,7 @@ impl HostKeyCheck {
                     .first()
                     .map(|f| f.display().to_string())
                     .unwrap_or_else(|| "~/.ssh/known_hosts".into()),
-            }),
+            })),
         }
     }
 }
@@ -249,7 +251,7 @@ mod tests {
         let e = check(d.path(), HostKeyPolicy::Strict)
             .verify(&k)
             .unwrap_err();
-        assert!(matches!(e, HostKeyError::Unknown { .. }), "{e}");
+        assert!(matches!(*e, HostKeyError::Unknown { .. }), "{e}");
         assert!(e.to_string().contains("web1"));
         check(d.path(), HostKeyPolicy::AcceptNew)
             .verify(&k)

@@ -80,7 +80,7 @@ pub enum TransportError {
         secs: u64,
     },
     #[error("{0}")]
-    HostKey(#[from] known_hosts::HostKeyError),
+    HostKey(#[from] Box<known_hosts::HostKeyError>),
     #[error("{host}: authentication as '{user}' failed (tried: {tried}); the server accepts: {accepts}. Check ansible_user and ansible_ssh_private_key_file, or load the key into ssh-agent")]
     Auth {
         host: String,
@@ -129,7 +129,7 @@ impl TransportError {
 
 /// A live connection to one host: SSH for real hosts, local for unit tests.
 pub enum Connection {
-    Ssh(ssh::SshConnection),
+    Ssh(Box<ssh::SshConnection>),
     Local(local::LocalConnection),
 }
 

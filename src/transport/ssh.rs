@@ -18,7 +18,7 @@ pub const MAX_CHANNELS: usize = 8;
 
 struct ClientHandler {
     check: HostKeyCheck,
-    problem: Arc<Mutex<Option<HostKeyError>>>,
+    problem: Arc<Mutex<Option<Box<HostKeyError>>>>,
 }
 
 impl client::Handler for ClientHandler {
@@ -63,11 +63,13 @@ fn prompt_lock() -> &'static Mutex<()> {
     LOCK.get_or_init(|| Mutex::new(()))
 }
 
-fn load_key(host: &str, path: &Path) -> Result<Arc<PrivateKey>, TransportError> {
-    let kerr = |reason: String| TransportError::Key {
-        host: host.to_string(),
-        path: path.display().to_string(),
-        reason,
+fn load_key(host: &str, path: &Path) -> Result<Arc<PrivateKey>, Box<TransportError>> {
+    let kerr = |reason: String| {
+        Box::new(TransportError::Key {
+            host: host.to_string(),
+            path: path.display().to_string(),
+            reason,
+        })
     };
     if let Some(k) = key_cache().lock().ok().and_then(|c| c.get(path).cloned()) {
         return Ok(k);
@@ -279,7 +281,7 @@ impl SshConnection {
         }
         if !ok {
             if let (Some(e), true) = (key_error, tried.is_empty()) {
-                return Err(e);
+                return Err(*e);
             }
             return Err(TransportError::Auth {
                 host,
