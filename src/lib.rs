@@ -5,7 +5,7 @@
 //! modules → transport (SSH via russh; a local transport for unit tests) → output.
 //! `lab` makes real test hosts (systemd-nspawn) on this machine.
 
-// pub mod engine; (enabled once the inventory API lands)
+pub mod engine;
 pub mod inventory;
 pub mod lab;
 pub mod modules;

@@ -13,6 +13,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check that hosts can be reached and logged into (with -b: that sudo works).
+    Ping(homelab::engine::adhoc::PingArgs),
+    /// Run one module on hosts, ad hoc: `run -i INV PATTERN -m shell -a 'uptime'`.
+    Run(homelab::engine::adhoc::RunArgs),
     /// Show an inventory like ansible-inventory (--list, --graph, --host).
     Inventory(homelab::inventory::cli::InventoryArgs),
     /// Make, inspect and remove the local lab of test hosts (needs root).
@@ -22,6 +26,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Ping(a) => homelab::engine::adhoc::ping(a),
+        Command::Run(a) => homelab::engine::adhoc::run(a),
         Command::Inventory(a) => homelab::inventory::cli::run(a),
         Command::Lab(a) => homelab::lab::cli::run(a),
     };

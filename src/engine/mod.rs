@@ -28,12 +28,11 @@ pub fn pick_hosts(
     pattern: &str,
     limit: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
-    let mut hosts = inv.select(pattern)?;
-    if let Some(l) = limit {
-        let allowed = inv.select(l)?;
-        hosts.retain(|h| allowed.contains(h));
-        if hosts.is_empty() {
-            anyhow::bail!("no host matches both '{pattern}' and --limit '{l}'");
+    let hosts = inv.select_limited(pattern, limit)?;
+    if hosts.is_empty() {
+        match limit {
+            Some(l) => anyhow::bail!("no host matches both '{pattern}' and --limit '{l}'"),
+            None => anyhow::bail!("no host matches '{pattern}'"),
         }
     }
     Ok(hosts)
