@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_homelab");
 
+/// There is one lab per machine (one bridge, one subnet): the lab tests take turns.
+static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab_turn() -> std::sync::MutexGuard<'static, ()> {
+    LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn euid() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -270,6 +277,7 @@ fn lab_up_ssh_reboot_stale_state_and_down() {
     if !root_or_skip("lab_up_ssh_reboot_stale_state_and_down") {
         return;
     }
+    let _turn = lab_turn();
     let lab = Lab::new();
     // Whatever lab exists is replaced; the value to expect back is the one before any lab.
     let _ = Command::new(BIN)
@@ -397,4 +405,158 @@ fn lab_refuses_to_run_without_root() {
             "{sub:?} stderr: {err}"
         );
     }
+}
+
+/// The issue's bar: `lab up 3 && ping -i lab`, `run ... --become` prints three hostnames; and sudo
+/// with a password: refused without one (saying what to do), accepted with -K or
+/// ansible_become_password, refused when wrong, never printed.
+#[test]
+fn ping_run_and_become_on_lab_hosts() {
+    if !root_or_skip("ping_run_and_become_on_lab_hosts") {
+        return;
+    }
+    let _turn = lab_turn();
+    let lab = Lab::new();
+    lab.ok(&["lab", "up", "3"]);
+
+    let (out, _) = lab.ok(&["ping", "-i", "lab"]);
+    for n in ["node1", "node2", "node3"] {
+        assert!(out.contains(&format!("{n} | SUCCESS")), "{out}");
+    }
+    assert!(out.contains("3 ok, 0 failed"), "{out}");
+
+    let (out, _) = lab.ok(&[
+        "run",
+        "-i",
+        "lab",
+        "all",
+        "-m",
+        "shell",
+        "-a",
+        "hostname; sudo -n true",
+        "--become",
+    ]);
+    for n in ["node1", "node2", "node3"] {
+        assert!(out.contains(&format!("{n} | CHANGED | rc=0")), "{out}");
+        assert!(
+            out.lines().any(|l| l == n),
+            "hostname {n} not printed:\n{out}"
+        );
+    }
+    // --become really runs as root; --become-user as another user.
+    let (out, _) = lab.ok(&["run", "-i", "lab", "node1", "-a", "id -un", "-b"]);
+    assert!(out.lines().any(|l| l == "root"), "{out}");
+    let (out, _) = lab.ok(&[
+        "run",
+        "-i",
+        "lab",
+        "node1",
+        "-a",
+        "id -un",
+        "--become-user",
+        "nobody",
+    ]);
+    assert!(out.lines().any(|l| l == "nobody"), "{out}");
+
+    // -l narrows; an unknown group is refused before anything runs.
+    let (out, _) = lab.ok(&["ping", "-i", "lab", "-l", "node2"]);
+    assert!(
+        out.contains("node2 | SUCCESS") && !out.contains("node1"),
+        "{out}"
+    );
+    let o = lab.homelab(&["run", "-i", "lab", "nosuchgroup", "-a", "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nosuchgroup"),
+        "{}",
+        text(&o)
+    );
+
+    // A user whose sudo needs a password.
+    const PW: &str = "pw-Xq7-secret";
+    lab.ok(&[
+        "run", "-i", "lab", "node1", "-m", "shell", "-b", "-a",
+        &format!(
+            "id pwuser >/dev/null 2>&1 || useradd -m -s /bin/sh pwuser; \
+             echo 'pwuser:{PW}' | chpasswd; \
+             echo 'pwuser ALL=(ALL) ALL' > /etc/sudoers.d/pwuser; chmod 0440 /etc/sudoers.d/pwuser; \
+             install -d -o pwuser -m 0700 /home/pwuser/.ssh; \
+             install -o pwuser -m 0600 /home/homelab/.ssh/authorized_keys /home/pwuser/.ssh/authorized_keys"
+        ),
+    ]);
+    let hosts = lab.inventory_hosts();
+    let addr = &hosts[0].1;
+    let common = format!(
+        "ansible_host={addr} ansible_user=pwuser ansible_ssh_private_key_file={} \
+         ansible_ssh_common_args='-o UserKnownHostsFile={}'",
+        lab.dir.join("id_ed25519").display(),
+        lab.dir.join("known_hosts").display()
+    );
+    let inv = lab.dir.join("pw.ini");
+    std::fs::write(
+        &inv,
+        format!("pw {common}\npwvar {common} ansible_become_password={PW}\npwbad {common} ansible_become_password=wrong\n"),
+    )
+    .unwrap();
+    let inv = inv.to_str().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("HOMELAB_LAB_DIR", &lab.dir)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("run homelab");
+        let all = text(&o);
+        assert!(!all.contains(PW), "the become password leaked:\n{all}");
+        (o.status.code(), all)
+    };
+    // No password given: refused, saying what to do; nothing ran.
+    let (code, all) = run(
+        &[
+            "run",
+            "-i",
+            inv,
+            "pw",
+            "-b",
+            "-m",
+            "shell",
+            "-a",
+            "touch /tmp/ran-as-root",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        all.contains("pw | FAILED")
+            && all.contains("sudo needs a password and none was given: pass -K"),
+        "{all}"
+    );
+    let (out, _) = lab.ok(&[
+        "run",
+        "-i",
+        "lab",
+        "node1",
+        "-m",
+        "shell",
+        "-a",
+        "test -e /tmp/ran-as-root && echo ran || echo not-ran",
+    ]);
+    assert!(out.contains("not-ran"), "{out}");
+    // -K (read from the environment when there is no terminal).
+    let (code, all) = run(
+        &["run", "-i", inv, "pw", "-K", "-a", "id -u", "-vvv"],
+        &[("HOMELAB_BECOME_PASSWORD", PW)],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.lines().any(|l| l == "0"), "{all}");
+    // ansible_become_password from the inventory, and a wrong one.
+    let (code, all) = run(&["run", "-i", inv, "pwvar:pwbad", "-b", "-a", "id -u"], &[]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(all.contains("pwvar | CHANGED | rc=0"), "{all}");
+    assert!(
+        all.contains("pwbad | FAILED") && all.contains("incorrect password"),
+        "{all}"
+    );
 }
