@@ -316,7 +316,8 @@ impl Constructor<'_> {
                     _ if force_implicit => format!("{CORE}{}", implicit_tag(v)),
                     None if plain => format!("{CORE}{}", implicit_tag(v)),
                     None => format!("{CORE}str"),
-                    Some(t) if t == "!" => format!("{CORE}str"),
+                    // PyYAML (and libyaml) resolve a `!`-tagged scalar like a plain one.
+                    Some(t) if t == "!" => format!("{CORE}{}", implicit_tag(v)),
                     Some(t) => t.clone(),
                 }
             }
@@ -742,7 +743,7 @@ mod tests {
                 "ts": "2001-12-14T21:59:43.100000-05:00", "utc": "2001-12-14T21:59:43+00:00",
                 "under": 1000, "bin": 5, "plus": 12, "str": "0644", "bool_str": "yes", "neg0": 0,
                 "float_int": 1.0, "str_tag": "123", "int_tag": 12, "float_tag": 1.0, "empty": null,
-                "multi": "line1\nline2\n", "nonspecific": "12"
+                "multi": "line1\nline2\n", "nonspecific": 12
             })
         );
     }
