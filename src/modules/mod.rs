@@ -1,6 +1,7 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
 pub mod command;
+pub mod core;
 pub mod ping;
 
 use crate::transport::{Connection, TransportError};

@@ -1,0 +1,330 @@
+//! The shape every module shares: typed arguments that reject unknown keys; a probe that reads the
+//! host's state in one round trip and computes a plan (the change and its diff); apply runs that
+//! plan. [`drive`] is the only way a module runs: check mode gets the very plan a real run would
+//! apply, and stops before apply, so the dry run cannot drift from the real run.
+
+use crate::transport::{Become, Connection, ExecOutput, ExecRequest, TransportError};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::path::PathBuf;
+
+/// What a module gets to work with on one host.
+pub struct TaskCtx<'a> {
+    pub host: &'a str,
+    pub conn: &'a Connection,
+    pub become_: Option<&'a Become>,
+    /// --check: plan only, change nothing.
+    pub check: bool,
+    /// --diff: fill in diffs.
+    pub diff: bool,
+    /// Where relative `src:` paths are looked up on the controller (role files/, playbook dir...).
+    pub search: &'a [PathBuf],
+    /// Environment variables for commands (`environment:`).
+    pub env: &'a [(String, String)],
+}
+
+impl TaskCtx<'_> {
+    /// Runs a command on the host with this task's privilege escalation and environment.
+    pub async fn exec(&self, command: impl Into<String>) -> Result<ExecOutput, ModuleError> {
+        self.exec_with(command, None).await
+    }
+
+    pub async fn exec_with(
+        &self,
+        command: impl Into<String>,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ModuleError> {
+        let mut command = command.into();
+        if !self.env.is_empty() {
+            let mut prefix = String::from("export");
+            for (k, v) in self.env {
+                prefix.push(' ');
+                prefix.push_str(k);
+                prefix.push('=');
+                prefix.push_str(&crate::transport::shell_quote(v));
+            }
+            command = format!("{prefix}; {command}");
+        }
+        let req = ExecRequest {
+            command,
+            stdin,
+            become_: self.become_.cloned(),
+            timeout: None,
+        };
+        Ok(self.conn.exec(&req).await?)
+    }
+
+    /// Finds a controller-side file named in `src:`: absolute as is, else in the search folders.
+    pub fn find_file(&self, sub: &str, name: &str) -> Result<PathBuf, ModuleError> {
+        let p = PathBuf::from(name);
+        if p.is_absolute() {
+            return if p.exists() {
+                Ok(p)
+            } else {
+                Err(ModuleError::Failed(format!("could not find src={name}")))
+            };
+        }
+        let mut tried = Vec::new();
+        for dir in self.search {
+            for cand in [dir.join(sub).join(name), dir.join(name)] {
+                if cand.exists() {
+                    return Ok(cand);
+                }
+                tried.push(cand.display().to_string());
+            }
+        }
+        Err(ModuleError::Failed(format!(
+            "could not find or access '{name}'; searched: {}",
+            tried.join(", ")
+        )))
+    }
+}
+
+/// A file's content before and after, for `--diff`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FileDiff {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+    /// Set instead of content when the diff is skipped (binary or huge file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// What a task did (or, in check mode, would do) on one host.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TaskResult {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<FileDiff>,
+    /// Module-specific fields (rc, stdout, stat, path, ...), as Ansible names them.
+    #[serde(flatten)]
+    pub data: Map<String, Value>,
+}
+
+impl TaskResult {
+    pub fn changed(changed: bool) -> Self {
+        TaskResult {
+            changed,
+            ..Default::default()
+        }
+    }
+    pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
+        self.data.insert(key.to_string(), v.into());
+        self
+    }
+    pub fn msg(mut self, m: impl Into<String>) -> Self {
+        self.msg = Some(m.into());
+        self
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        TaskResult {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+    /// The registered value, as Ansible's `register:` sees it.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{0}")]
+    Transport(#[from] TransportError),
+    #[error("unsupported parameters for ({module}) module: {msg}")]
+    Args { module: String, msg: String },
+    /// The module ran and failed; the task fails with this message.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A module: typed arguments, a plan from a one-round-trip probe, and apply.
+pub trait Module {
+    const NAME: &'static str;
+    type Args: DeserializeOwned + Send + Sync;
+    type Plan: Send + Sync;
+
+    /// Reads the host's state (one round trip where possible) and decides what to change.
+    fn plan(
+        ctx: &TaskCtx<'_>,
+        args: &Self::Args,
+    ) -> impl Future<Output = Result<Self::Plan, ModuleError>> + Send;
+
+    /// The result the plan stands for: changed or not, its diff, its fields. Check mode returns
+    /// exactly this.
+    fn describe(ctx: &TaskCtx<'_>, args: &Self::Args, plan: &Self::Plan) -> TaskResult;
+
+    /// Carries the plan out. Called only when `describe` said changed and not in check mode.
+    fn apply(
+        ctx: &TaskCtx<'_>,
+        args: &Self::Args,
+        plan: Self::Plan,
+        described: TaskResult,
+    ) -> impl Future<Output = Result<TaskResult, ModuleError>> + Send;
+
+    /// Modules that cannot know their effect without running (command, shell) say so in check
+    /// mode; the default is that the plan is exact.
+    fn runs_in_check_mode() -> bool {
+        false
+    }
+}
+
+/// Parses arguments into the module's type; unknown keys are refused with the known ones listed.
+pub fn parse_args<M: Module>(args: &Value) -> Result<M::Args, ModuleError> {
+    let v = match args {
+        Value::Null => Value::Object(Map::new()),
+        v => v.clone(),
+    };
+    serde_json::from_value(v).map_err(|e| {
+        let mut msg = e.to_string();
+        if msg.starts_with("unknown field") {
+            msg = format!("{msg}; supported: {}", field_names::<M::Args>().join(", "));
+        }
+        ModuleError::Args {
+            module: M::NAME.to_string(),
+            msg,
+        }
+    })
+}
+
+/// Runs a module: parse → plan → describe → (unless check mode or nothing to change) apply.
+pub async fn drive<M: Module>(ctx: &TaskCtx<'_>, args: &Value) -> Result<TaskResult, ModuleError> {
+    let args = parse_args::<M>(args)?;
+    let plan = M::plan(ctx, &args).await?;
+    let described = M::describe(ctx, &args, &plan);
+    if described.failed || !described.changed || (ctx.check && !M::runs_in_check_mode()) {
+        return Ok(described);
+    }
+    M::apply(ctx, &args, plan, described).await
+}
+
+/// The field names (aliases included) a `Deserialize` struct accepts, read from serde itself, so
+/// the playbook loader can refuse unknown arguments before any host is touched.
+pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+/// Ansible's boolean spellings, for arguments given as strings (`yes`, `on`, `1`, `true`...).
+pub mod boolish {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn parse(v: &serde_json::Value) -> Option<bool> {
+        match v {
+            serde_json::Value::Bool(b) => Some(*b),
+            serde_json::Value::Number(n) => n.as_i64().map(|i| i != 0),
+            serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
+                "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        parse(&v).ok_or_else(|| serde::de::Error::custom(format!("'{v}' is not a valid boolean")))
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer};
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+            let v = Option::<serde_json::Value>::deserialize(d)?;
+            match v {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => super::parse(&v).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!("'{v}' is not a valid boolean"))
+                }),
+            }
+        }
+    }
+}
+
+/// Strings or numbers as a string (YAML `mode: 0644` may arrive as a number or a string).
+pub mod stringish {
+    use serde::{Deserialize, Deserializer};
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let v = Option::<serde_json::Value>::deserialize(d)?;
+        Ok(match v {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(other) => Some(other.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct A {
+        path: String,
+        #[serde(alias = "dest")]
+        p: Option<String>,
+        #[serde(default, with = "boolish::option")]
+        force: Option<bool>,
+    }
+
+    #[test]
+    fn field_names_include_aliases() {
+        assert_eq!(field_names::<A>(), ["path", "dest", "p", "force"]);
+    }
+
+    #[test]
+    fn boolish_accepts_ansible_spellings() {
+        let a: A =
+            serde_json::from_value(serde_json::json!({"path": "x", "force": "yes"})).unwrap();
+        assert_eq!(a.force, Some(true));
+        let e = serde_json::from_value::<A>(serde_json::json!({"path": "x", "force": "maybe"}));
+        assert!(e.is_err());
+    }
+}
