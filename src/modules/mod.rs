@@ -3,6 +3,7 @@
 pub mod command;
 pub mod core;
 pub mod ping;
+pub mod remote;
 
 use crate::transport::{Connection, TransportError};
 

@@ -1,0 +1,387 @@
+//! Shell snippets shared by the file modules: read a path's state in one round trip, write a file
+//! atomically (temp file in the same folder, owner/mode set, optional backup and validate, then
+//! rename), and build diffs.
+
+use super::core::FileDiff;
+use crate::transport::shell_quote;
+
+/// Largest file whose content is read back for a diff (Ansible's max_diff_size is 104448).
+pub const MAX_DIFF: u64 = 104_448;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Absent,
+    File,
+    Directory,
+    Link,
+    Other,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Absent => "absent",
+            Kind::File => "file",
+            Kind::Directory => "directory",
+            Kind::Link => "link",
+            Kind::Other => "other",
+        }
+    }
+}
+
+/// A path on the host as the probe saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathState {
+    pub kind: Kind,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub link_target: Option<String>,
+    pub checksum: Option<String>,
+    /// The content, when asked for and not larger than the limit.
+    pub content: Option<Vec<u8>>,
+    /// Whether the parent folder exists.
+    pub parent_exists: bool,
+}
+
+impl PathState {
+    pub fn exists(&self) -> bool {
+        self.kind != Kind::Absent
+    }
+    pub fn mode_str(&self) -> String {
+        format!("{:04o}", self.mode)
+    }
+}
+
+/// What the probe should read besides type/mode/owner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    pub checksum: bool,
+    /// Read the content of a regular file up to this many bytes (0: never).
+    pub content_limit: u64,
+}
+
+/// A shell snippet printing the state of `path`, to be parsed by [`parse_probe`]. Several snippets
+/// may run in one command, each prefixed by its own tag.
+pub fn probe_script(path: &str, want: Want) -> String {
+    let q = shell_quote(path);
+    let mut s = format!(
+        "p={q}; if [ -L \"$p\" ]; then t=link; elif [ -d \"$p\" ]; then t=directory; \
+         elif [ -f \"$p\" ]; then t=file; elif [ -e \"$p\" ]; then t=other; else t=absent; fi; \
+         if [ -d \"$(dirname \"$p\")\" ]; then par=1; else par=0; fi; \
+         if [ $t = absent ]; then echo \"HLSTAT absent 0 - - 0 0 0 $par\"; else \
+         echo \"HLSTAT $t $(stat -c '%a %U %G %s %u %g' \"$p\") $par\"; fi; \
+         if [ $t = link ]; then printf 'HLLINK %s\\n' \"$(readlink \"$p\")\"; fi; "
+    );
+    if want.checksum {
+        s.push_str(
+            "if [ $t = file ]; then echo \"HLSUM $(sha1sum < \"$p\" | cut -d' ' -f1)\"; fi; ",
+        );
+    }
+    if want.content_limit > 0 {
+        s.push_str(&format!(
+            "if [ $t = file ] && [ $(stat -c %s \"$p\") -le {} ]; then echo HLDATA; cat \"$p\"; fi; ",
+            want.content_limit
+        ));
+    }
+    s
+}
+
+/// Parses what [`probe_script`] printed.
+pub fn parse_probe(out: &[u8]) -> Result<PathState, String> {
+    let (head, data) = match find(out, b"HLDATA\n") {
+        Some(i) => (&out[..i], Some(out[i + 7..].to_vec())),
+        None => (out, None),
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut st = None;
+    let mut link = None;
+    let mut sum = None;
+    for line in head.lines() {
+        if let Some(rest) = line.strip_prefix("HLSTAT ") {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() != 8 {
+                return Err(format!("unexpected probe output: {line}"));
+            }
+            let kind = match f[0] {
+                "absent" => Kind::Absent,
+                "file" => Kind::File,
+                "directory" => Kind::Directory,
+                "link" => Kind::Link,
+                _ => Kind::Other,
+            };
+            let num = |s: &str| s.parse::<u64>().unwrap_or(0);
+            st = Some(PathState {
+                kind,
+                mode: u32::from_str_radix(f[1], 8).unwrap_or(0),
+                owner: f[2].to_string(),
+                group: f[3].to_string(),
+                size: num(f[4]),
+                uid: num(f[5]) as u32,
+                gid: num(f[6]) as u32,
+                link_target: None,
+                checksum: None,
+                content: None,
+                parent_exists: f[7] == "1",
+            });
+        } else if let Some(rest) = line.strip_prefix("HLLINK ") {
+            link = Some(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("HLSUM ") {
+            sum = Some(rest.trim().to_string());
+        }
+    }
+    let mut st = st.ok_or_else(|| format!("the host did not report the path's state: {head}"))?;
+    st.link_target = link;
+    st.checksum = sum;
+    st.content = data;
+    Ok(st)
+}
+
+/// How to write a file.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts<'a> {
+    /// Octal or symbolic mode (as `chmod` takes it).
+    pub mode: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub group: Option<&'a str>,
+    /// Keep a timestamped copy of the old file (`backup: yes`); its path is printed as HLBACKUP.
+    pub backup: bool,
+    /// A command with `%s` for the temp file, run before the rename (`validate:`).
+    pub validate: Option<&'a str>,
+    /// The destination as it is now (its mode and owner are kept unless given).
+    pub existing: Option<&'a PathState>,
+}
+
+/// A script that writes stdin to `path` atomically. On any failure the temp file is removed and
+/// `path` is left as it was.
+pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
+    let q = shell_quote(path);
+    let mut steps = vec!["cat > \"$t\"".to_string()];
+    match o.existing.filter(|e| e.kind == Kind::File) {
+        Some(e) => {
+            steps.push(format!("chown {}:{} \"$t\"", e.uid, e.gid));
+            steps.push(format!("chmod {:o} \"$t\"", e.mode));
+        }
+        None => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$t\"".into()),
+    }
+    if o.owner.is_some() || o.group.is_some() {
+        steps.push(format!(
+            "chown {}{} \"$t\"",
+            o.owner.map(shell_quote).unwrap_or_default(),
+            o.group
+                .map(|g| format!(":{}", shell_quote(g)))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(m) = o.mode {
+        steps.push(format!("chmod {} \"$t\"", shell_quote(m)));
+    }
+    if let Some(v) = o.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        steps.push(format!(
+            "{{ {cmd} >&2 || {{ echo \"homelab: validation failed: \"{} >&2; false; }}; }}",
+            shell_quote(v)
+        ));
+    }
+    if o.backup {
+        steps.push(format!(
+            "if [ -f {q} ]; then b={q}.$(date +%Y-%m-%d@%H:%M:%S~) && cp -p {q} \"$b\" && echo \"HLBACKUP $b\"; fi"
+        ));
+    }
+    steps.push(format!("mv -f \"$t\" {q}"));
+    format!(
+        "d=$(dirname {q}) && t=$(mktemp \"$d/.homelab-tmp.XXXXXX\") || exit 1; \
+         trap 'rm -f \"$t\"' EXIT INT TERM HUP; {} && trap - EXIT",
+        steps.join(" && ")
+    )
+}
+
+/// The backup path a write reported, if any.
+pub fn backup_path(stdout: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("HLBACKUP ").map(str::to_string))
+}
+
+fn is_binary(b: &[u8]) -> bool {
+    b.contains(&0) || std::str::from_utf8(b).is_err()
+}
+
+/// The content diff for `path`, skipped (with a note) for binary or huge files.
+pub fn file_diff(path: &str, before: Option<&[u8]>, before_size: u64, after: &[u8]) -> FileDiff {
+    let mut d = FileDiff {
+        before_header: path.to_string(),
+        after_header: path.to_string(),
+        ..Default::default()
+    };
+    if before_size > MAX_DIFF || after.len() as u64 > MAX_DIFF {
+        d.skipped = Some(format!("diff skipped: file larger than {MAX_DIFF} bytes"));
+        return d;
+    }
+    if before.is_some_and(is_binary) || is_binary(after) {
+        d.skipped = Some("diff skipped: binary content".into());
+        return d;
+    }
+    d.before = before
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    d.after = String::from_utf8_lossy(after).into_owned();
+    d
+}
+
+/// A state diff (Ansible's file module shows `{path, state, mode...}` before and after).
+pub fn state_diff(path: &str, before: &[(&str, String)], after: &[(&str, String)]) -> FileDiff {
+    let render = |kv: &[(&str, String)]| {
+        let mut m = serde_json::Map::new();
+        m.insert("path".into(), path.into());
+        for (k, v) in kv {
+            m.insert((*k).into(), v.clone().into());
+        }
+        serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"
+    };
+    FileDiff {
+        before_header: path.to_string(),
+        after_header: path.to_string(),
+        before: render(before),
+        after: render(after),
+        skipped: None,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::local::LocalConnection;
+    use crate::transport::{Connection, ExecRequest};
+
+    async fn sh(
+        c: &Connection,
+        cmd: String,
+        stdin: Option<Vec<u8>>,
+    ) -> crate::transport::ExecOutput {
+        let mut r = ExecRequest::new(cmd);
+        r.stdin = stdin;
+        c.exec(&r).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn probe_and_atomic_write_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::Local(LocalConnection::new("t"));
+        let p = d.path().join("f.txt").display().to_string();
+        let want = Want {
+            checksum: true,
+            content_limit: MAX_DIFF,
+        };
+        let st = parse_probe(&sh(&c, probe_script(&p, want), None).await.stdout).unwrap();
+        assert_eq!(st.kind, Kind::Absent);
+        assert!(st.parent_exists);
+
+        let o = sh(
+            &c,
+            write_script(
+                &p,
+                &WriteOpts {
+                    mode: Some("0640"),
+                    ..Default::default()
+                },
+            ),
+            Some(b"one\ntwo\n".to_vec()),
+        )
+        .await;
+        assert!(o.success(), "{}", o.stderr_str());
+        let st = parse_probe(&sh(&c, probe_script(&p, want), None).await.stdout).unwrap();
+        assert_eq!((st.kind, st.mode, st.size), (Kind::File, 0o640, 8));
+        assert_eq!(st.content.as_deref(), Some(&b"one\ntwo\n"[..]));
+        assert_eq!(
+            st.checksum.as_deref(),
+            Some("c708d7ef841f7e1748436b8ef5670d0b2de1a227")
+        );
+
+        // A failing validate leaves the old content and no temp file; the mode is kept on rewrite.
+        let o = sh(
+            &c,
+            write_script(
+                &p,
+                &WriteOpts {
+                    validate: Some("grep -q never %s"),
+                    existing: Some(&st),
+                    ..Default::default()
+                },
+            ),
+            Some(b"new\n".to_vec()),
+        )
+        .await;
+        assert!(!o.success());
+        assert!(
+            o.stderr_str().contains("validation failed"),
+            "{}",
+            o.stderr_str()
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"one\ntwo\n");
+        let o = sh(
+            &c,
+            write_script(
+                &p,
+                &WriteOpts {
+                    backup: true,
+                    existing: Some(&st),
+                    ..Default::default()
+                },
+            ),
+            Some(b"new\n".to_vec()),
+        )
+        .await;
+        assert!(o.success(), "{}", o.stderr_str());
+        let b = backup_path(&o.stdout).unwrap();
+        assert_eq!(std::fs::read(&b).unwrap(), b"one\ntwo\n");
+        let st2 = parse_probe(&sh(&c, probe_script(&p, want), None).await.stdout).unwrap();
+        assert_eq!(st2.mode, 0o640);
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(".homelab-tmp")),
+            "{names:?}"
+        );
+
+        // Links and folders.
+        let l = d.path().join("l").display().to_string();
+        std::os::unix::fs::symlink("f.txt", &l).unwrap();
+        let st = parse_probe(&sh(&c, probe_script(&l, want), None).await.stdout).unwrap();
+        assert_eq!(
+            (st.kind, st.link_target.as_deref()),
+            (Kind::Link, Some("f.txt"))
+        );
+        let st = parse_probe(
+            &sh(
+                &c,
+                probe_script(&d.path().display().to_string(), want),
+                None,
+            )
+            .await
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(st.kind, Kind::Directory);
+    }
+
+    #[test]
+    fn diffs_skip_binary_and_huge() {
+        assert!(file_diff("/x", Some(b"a\0b"), 3, b"c").skipped.is_some());
+        assert!(file_diff("/x", None, 0, &vec![b'a'; 200_000])
+            .skipped
+            .is_some());
+        let d = file_diff("/x", Some(b"a\n"), 2, b"b\n");
+        assert_eq!((d.before.as_str(), d.after.as_str()), ("a\n", "b\n"));
+    }
+}
