@@ -413,3 +413,141 @@ fn lab_means_the_lab_inventory_and_output_goes_to_a_file() {
         "10.213.0.11"
     );
 }
+
+// ---------------------------------------------------------------- patterns
+
+/// `ansible` from the same install as the oracle.
+fn ansible_cli(tool: &Path) -> Option<PathBuf> {
+    let p = tool.parent()?.join("ansible");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn patterns_select_what_ansible_selects_in_its_order() {
+    let Some(tool) = oracle_or_skip() else { return };
+    let Some(ansible) = ansible_cli(&tool) else {
+        panic!(
+            "no `ansible` next to {}: cannot compare host patterns",
+            tool.display()
+        );
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("empty-ansible.cfg");
+    std::fs::write(&config, "").expect("write empty ansible.cfg");
+    let sets: [(&str, &[&str]); 2] = [
+        (
+            "ini_full/hosts.ini",
+            &[
+                "all",
+                "*",
+                "web",
+                "prod",
+                "web:db",
+                "db,web",
+                "prod:&arm",
+                "prod:!db",
+                "!web",
+                "web*",
+                "*.lan",
+                "~db-[ab]",
+                "web[0]",
+                "web[-1]",
+                "web[1:]",
+                "web[1:3]",
+                "prod[2:]",
+                "db:&prod:!db-x",
+                "ungrouped",
+                "bastion",
+                "gw",
+                "web01.lan:pi0",
+                "pi*:!pi5",
+                "zone[0]",
+                "arm:zone",
+                "all:!prod",
+                "prod[3:1]",
+                "db-[a:c]",
+                "web[1-2]",
+            ],
+        ),
+        (
+            "yaml_full/inventory.yml",
+            &[
+                "all",
+                "web",
+                "prod",
+                "db_replicas",
+                "db:!db_replicas",
+                "~web-.*",
+                "web[1:2]",
+                "ungrouped",
+                "*",
+            ],
+        ),
+    ];
+    let jobs: Vec<(&str, &str)> = sets
+        .iter()
+        .flat_map(|(inv, ps)| ps.iter().map(move |p| (*inv, *p)))
+        .collect();
+    let loaded: Vec<(&str, homelab::inventory::Inventory)> = sets
+        .iter()
+        .map(|(inv, _)| {
+            let path = fixtures().join(inv);
+            (
+                *inv,
+                homelab::inventory::Inventory::load(&[path]).expect("load fixture"),
+            )
+        })
+        .collect();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(jobs.len().div_ceil(4))
+            .map(|chunk| {
+                let (ansible, config, tmp, loaded) = (&ansible, &config, tmp.path(), &loaded);
+                s.spawn(move || {
+                    let mut failures = Vec::new();
+                    for (inv, p) in chunk {
+                        let ours = &loaded.iter().find(|(i, _)| i == inv).expect("loaded").1;
+                        let mut cmd = Command::new(ansible);
+                        for (k, _) in std::env::vars_os() {
+                            if k.to_string_lossy().starts_with("ANSIBLE_") {
+                                cmd.env_remove(k);
+                            }
+                        }
+                        let out = cmd
+                            .env("ANSIBLE_CONFIG", config)
+                            .arg("-i")
+                            .arg(fixtures().join(inv))
+                            .arg(p)
+                            .arg("--list-hosts")
+                            .current_dir(tmp)
+                            .output()
+                            .expect("run ansible");
+                        let theirs: Vec<String> = text(&out)
+                            .lines()
+                            .skip(1)
+                            .map(|l| l.trim().to_string())
+                            .collect();
+                        match ours.select(p) {
+                            Ok(mine) if mine == theirs => {}
+                            Ok(mine) => failures
+                                .push(format!("{inv} '{p}': ansible {theirs:?}, homelab {mine:?}")),
+                            Err(e) => failures.push(format!(
+                                "{inv} '{p}': ansible {theirs:?}, homelab error {e}"
+                            )),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("pattern thread"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "patterns differ:\n{}",
+        failures.join("\n")
+    );
+}
