@@ -342,10 +342,22 @@ impl Inventory {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = String::from_utf8(bytes).map_err(|_| InventoryError::Invalid {
-            path: path.to_path_buf(),
-            message: "this file is not UTF-8 text; save it as UTF-8".into(),
-        })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                // Like Ansible: only an INI file can have non-UTF-8 bytes, and only in comment lines.
+                self.data.current_source = Some(path.to_path_buf());
+                let text = ini_text_from_bytes(path, e.as_bytes())?;
+                let mut trial = self.data.clone();
+                return match ini::parse(&mut trial, &text, path) {
+                    Ok(()) => {
+                        self.data = trial;
+                        Ok(())
+                    }
+                    Err(ie) => Err(ini_error(path, ie)),
+                };
+            }
+        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -410,20 +422,7 @@ impl Inventory {
                             message: m,
                         })
                     }
-                    _ => Err(match ie.cycle {
-                        Some((parent, child)) => InventoryError::GroupCycle {
-                            path: path.to_path_buf(),
-                            line: Some(ie.line),
-                            parent,
-                            child,
-                        },
-                        None => InventoryError::Ini {
-                            path: path.to_path_buf(),
-                            line: ie.line,
-                            text: ie.text,
-                            message: ie.message,
-                        },
-                    }),
+                    _ => Err(ini_error(path, ie)),
                 }
             }
         }
@@ -849,6 +848,63 @@ fn limit_patterns(limit: &str) -> Result<Vec<String>, InventoryError> {
         }
     }
     Ok(out)
+}
+
+fn ini_error(path: &Path, ie: ini::IniError) -> InventoryError {
+    match ie.cycle {
+        Some((parent, child)) => InventoryError::GroupCycle {
+            path: path.to_path_buf(),
+            line: Some(ie.line),
+            parent,
+            child,
+        },
+        None => InventoryError::Ini {
+            path: path.to_path_buf(),
+            line: ie.line,
+            text: ie.text,
+            message: ie.message,
+        },
+    }
+}
+
+/// Ansible's fallback for INI files that are not UTF-8: comment lines (first byte
+/// `#` or `;`) may hold anything; any other line must be UTF-8.
+fn ini_text_from_bytes(path: &Path, bytes: &[u8]) -> Result<String, InventoryError> {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' || bytes[i] == b'\r' {
+            lines.push(&bytes[start..i]);
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if start < bytes.len() {
+        lines.push(&bytes[start..]);
+    }
+    let mut out = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        if matches!(line.first(), Some(b'#' | b';')) {
+            out.push(String::new());
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(t) => out.push(t.to_string()),
+            Err(_) => {
+                return Err(InventoryError::Ini {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    text: String::from_utf8_lossy(line).into_owned(),
+                    message: "this line is not UTF-8 text; save the file as UTF-8".into(),
+                })
+            }
+        }
+    }
+    Ok(out.join("\n"))
 }
 
 fn data_error(path: &Path, line: Option<usize>, e: DataError) -> InventoryError {
