@@ -1,7 +1,9 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
 pub mod command;
+pub mod copy;
 pub mod core;
+pub mod file;
 pub mod ping;
 pub mod remote;
 

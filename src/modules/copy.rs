@@ -1,0 +1,231 @@
+//! `copy`: put content (`content:`) or a controller file (`src:`) at `dest`, atomically, with
+//! owner/mode/backup/validate. Probe: the destination's state, checksum and (for diffs) content,
+//! in one round trip. No change when the checksum, owner and mode already match.
+
+use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
+use super::remote::{self, Kind, PathState, Want, WriteOpts};
+use serde::Deserialize;
+use sha1::{Digest, Sha1};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    pub dest: String,
+    pub src: Option<String>,
+    #[serde(default, deserialize_with = "stringish::option")]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "stringish::option")]
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    #[serde(default, with = "boolish")]
+    pub backup: bool,
+    #[serde(default = "yes", with = "boolish")]
+    pub force: bool,
+    pub validate: Option<String>,
+    #[serde(default, with = "boolish")]
+    pub remote_src: bool,
+    /// Accepted for compatibility; homelab always writes atomically.
+    #[serde(default, with = "boolish::option")]
+    pub unsafe_writes: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub struct Plan {
+    /// The bytes to write.
+    data: Vec<u8>,
+    /// The final path (dest, or dest/basename(src) when dest is a folder).
+    path: String,
+    state: PathState,
+    content_changes: bool,
+    attrs_change: bool,
+}
+
+pub struct Copy;
+
+pub fn sha1_hex(b: &[u8]) -> String {
+    let mut h = Sha1::new();
+    h.update(b);
+    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// True when applying `want` (octal or symbolic) would change the current mode.
+pub fn mode_differs(want: Option<&str>, have: &PathState) -> bool {
+    match want {
+        Some(m) => super::file::resolve_mode(m, have.mode, have.kind == Kind::Directory)
+            .map(|w| w != have.mode)
+            .unwrap_or(true),
+        None => false,
+    }
+}
+
+pub fn owner_differs(owner: Option<&str>, group: Option<&str>, have: &PathState) -> bool {
+    let differs = |want: Option<&str>, name: &str, id: u32| {
+        want.is_some_and(|w| w != name && w != id.to_string())
+    };
+    differs(owner, &have.owner, have.uid) || differs(group, &have.group, have.gid)
+}
+
+impl Module for Copy {
+    const NAME: &'static str = "copy";
+    type Args = Args;
+    type Plan = Plan;
+
+    async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
+        let data = match (&a.content, &a.src) {
+            (Some(c), None) => c.clone().into_bytes(),
+            (None, Some(src)) if !a.remote_src => {
+                let p = ctx.find_file("files", src)?;
+                if p.is_dir() {
+                    return Err(ModuleError::Failed(format!(
+                        "src={src} is a directory: copying folder trees is not supported yet; copy its files one by one"
+                    )));
+                }
+                std::fs::read(&p).map_err(|e| {
+                    ModuleError::Failed(format!("cannot read src {}: {e}", p.display()))
+                })?
+            }
+            (None, Some(_)) => {
+                return Err(ModuleError::Failed(
+                    "remote_src is not supported yet; use command: cp -p".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ModuleError::Failed(
+                    "src and content are mutually exclusive".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ModuleError::Failed(
+                    "one of src or content is required".into(),
+                ))
+            }
+        };
+        let want = Want {
+            checksum: true,
+            content_limit: if ctx.diff { remote::MAX_DIFF } else { 0 },
+        };
+        let out = ctx.exec(remote::probe_script(&a.dest, want)).await?;
+        let mut state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        let mut path = a.dest.clone();
+        if state.kind == Kind::Directory || a.dest.ends_with('/') {
+            // Into a folder: dest/basename(src), probed again.
+            let name = a
+                .src
+                .as_deref()
+                .and_then(|s| std::path::Path::new(s).file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| {
+                    ModuleError::Failed(format!(
+                        "dest {} is a directory and content has no file name: give a file path",
+                        a.dest
+                    ))
+                })?;
+            path = format!("{}/{name}", a.dest.trim_end_matches('/'));
+            let out = ctx.exec(remote::probe_script(&path, want)).await?;
+            state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        }
+        if !state.parent_exists {
+            return Err(ModuleError::Failed(format!(
+                "destination directory {} does not exist",
+                std::path::Path::new(&path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        if matches!(state.kind, Kind::Directory | Kind::Other) {
+            return Err(ModuleError::Failed(format!(
+                "{path} exists and is a {}, not a file",
+                state.kind.name()
+            )));
+        }
+        let content_changes = match state.kind {
+            Kind::Absent => true,
+            _ if !a.force => false,
+            _ => state.checksum.as_deref() != Some(sha1_hex(&data).as_str()),
+        };
+        let attrs_change = state.exists()
+            && (mode_differs(a.mode.as_deref(), &state)
+                || owner_differs(a.owner.as_deref(), a.group.as_deref(), &state));
+        Ok(Plan {
+            data,
+            path,
+            state,
+            content_changes,
+            attrs_change,
+        })
+    }
+
+    fn describe(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) -> TaskResult {
+        let mut r = TaskResult::changed(p.content_changes || p.attrs_change)
+            .with("dest", p.path.clone())
+            .with("checksum", sha1_hex(&p.data))
+            .with("size", p.data.len() as u64);
+        if ctx.diff && p.content_changes {
+            let before = if p.state.exists() {
+                p.state.content.as_deref()
+            } else {
+                Some(&b""[..])
+            };
+            let mut d = remote::file_diff(&p.path, before, p.state.size, &p.data);
+            if !p.state.exists() {
+                d.before_header = p.path.clone();
+            }
+            r.diff.push(d);
+        } else if ctx.diff && p.attrs_change {
+            r.diff.push(super::file::attrs_diff(
+                &p.path,
+                &p.state,
+                a.mode.as_deref(),
+                a.owner.as_deref(),
+                a.group.as_deref(),
+            ));
+        }
+        r
+    }
+
+    async fn apply(
+        ctx: &TaskCtx<'_>,
+        a: &Args,
+        p: Plan,
+        mut done: TaskResult,
+    ) -> Result<TaskResult, ModuleError> {
+        if p.content_changes {
+            let opts = WriteOpts {
+                mode: a.mode.as_deref(),
+                owner: a.owner.as_deref(),
+                group: a.group.as_deref(),
+                backup: a.backup,
+                validate: a.validate.as_deref(),
+                existing: Some(&p.state),
+            };
+            let out = ctx
+                .exec_with(remote::write_script(&p.path, &opts), Some(p.data))
+                .await?;
+            if !out.success() {
+                return Err(ModuleError::Failed(format!(
+                    "could not write {}: {}",
+                    p.path,
+                    out.stderr_str().trim()
+                )));
+            }
+            if let Some(b) = remote::backup_path(&out.stdout) {
+                done = done.with("backup_file", b);
+            }
+        } else {
+            super::file::set_attrs(
+                ctx,
+                &p.path,
+                a.mode.as_deref(),
+                a.owner.as_deref(),
+                a.group.as_deref(),
+            )
+            .await?;
+        }
+        Ok(done)
+    }
+}
