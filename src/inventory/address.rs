@@ -86,6 +86,9 @@ pub(crate) fn expand_hostpattern(pattern: &str) -> Result<(Vec<String>, Option<S
     Ok((names, port))
 }
 
+/// More hosts than this from one range line is surely a typo.
+const MAX_HOSTS: usize = 1_000_000;
+
 const ASCII_LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// Python's `int()` on a range bound: optional sign, digits with single underscores.
@@ -200,9 +203,9 @@ pub(crate) fn expand_hostname_range(line: &str) -> Result<Vec<String>, String> {
             let mut i = b;
             while (step > 0 && i < stop) || (step < 0 && i > stop) {
                 v.push(i.to_string());
-                if v.len() > 1_000_000 {
+                if v.len() > MAX_HOSTS {
                     return Err(format!(
-                        "host range [{nrange}] expands to more than a million hosts"
+                        "host range [{nrange}] expands to more than {MAX_HOSTS} hosts"
                     ));
                 }
                 i += step;
@@ -217,6 +220,11 @@ pub(crate) fn expand_hostname_range(line: &str) -> Result<Vec<String>, String> {
             out.extend(expand_hostname_range(&name)?);
         } else {
             out.push(name);
+        }
+        if out.len() > MAX_HOSTS {
+            return Err(format!(
+                "host range '{line}' expands to more than {MAX_HOSTS} hosts"
+            ));
         }
     }
     Ok(out)
@@ -284,5 +292,13 @@ mod tests {
         );
         assert_eq!(parse_address("host_"), None);
         assert_eq!(parse_address("a b"), None);
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    #[test]
+    fn huge_range_products_are_refused() {
+        assert!(super::expand_hostpattern("h[0:999999][0:999999]").is_err());
     }
 }

@@ -148,7 +148,13 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
         let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
         let op = OPS.iter().find(|op| rest.starts_with(**op))?;
         match *op {
-            "(" | "[" | "{" => depth += 1,
+            "(" | "[" | "{" => {
+                depth += 1;
+                // Python's tokenizer: "too many nested parentheses" (a SyntaxError).
+                if depth >= 200 {
+                    return None;
+                }
+            }
             ")" | "]" | "}" => depth = depth.checked_sub(1)?,
             _ => {}
         }
@@ -520,14 +526,26 @@ impl Parser {
         Some(left)
     }
 
+    /// Signs are collected without recursion: `--1` is valid Python but never a
+    /// literal (literal_eval takes one sign on a number), and a long run of signs
+    /// must not exhaust the stack.
     fn parse_unary(&mut self) -> Option<Expr> {
-        if self.eat("-") {
-            return Some(Expr::Unary('-', Box::new(self.parse_unary()?)));
+        let mut signs = Vec::new();
+        loop {
+            if self.eat("-") {
+                signs.push('-');
+            } else if self.eat("+") {
+                signs.push('+');
+            } else {
+                break;
+            }
         }
-        if self.eat("+") {
-            return Some(Expr::Unary('+', Box::new(self.parse_unary()?)));
-        }
-        self.parse_atom()
+        let atom = self.parse_atom()?;
+        Some(match signs.as_slice() {
+            [] => atom,
+            [one] => Expr::Unary(*one, Box::new(atom)),
+            _ => Expr::Other,
+        })
     }
 
     fn parse_atom(&mut self) -> Option<Expr> {
@@ -946,5 +964,22 @@ mod tests {
     fn unhashable_keys_fail_like_python() {
         assert!(parse_value("{[1]: 2}").is_err());
         assert!(parse_value("{[1], 2}").is_err());
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn deep_or_long_input_stays_a_string() {
+        let deep = "[".repeat(100_000);
+        assert!(matches!(literal_eval(&deep), Literal::Raw));
+        let signs = format!("{}1", "-".repeat(100_000));
+        assert!(matches!(literal_eval(&signs), Literal::Raw));
+        assert!(matches!(
+            literal_eval(&format!("{}1{}", "[".repeat(150), "]".repeat(150))),
+            Literal::Value(_)
+        ));
     }
 }

@@ -510,22 +510,47 @@ impl Constructor<'_> {
     }
 
     fn flatten(&self, id: usize) -> Result<Vec<(usize, usize)>, YamlError> {
+        self.flatten_in(id, &mut Vec::new())
+    }
+
+    fn flatten_in(
+        &self,
+        id: usize,
+        visiting: &mut Vec<usize>,
+    ) -> Result<Vec<(usize, usize)>, YamlError> {
         let Kind::Map(pairs) = &self.nodes[id].kind else {
             return Err(self.err(id, "expected a mapping"));
         };
+        if visiting.contains(&id) {
+            return Err(self.err(
+                id,
+                "a `<<` merge includes the mapping it is in (recursive anchors are not supported)",
+            ));
+        }
+        visiting.push(id);
+        let r = self.flatten_pairs(pairs, visiting);
+        visiting.pop();
+        r
+    }
+
+    fn flatten_pairs(
+        &self,
+        pairs: &[(usize, usize)],
+        visiting: &mut Vec<usize>,
+    ) -> Result<Vec<(usize, usize)>, YamlError> {
         let mut merge: Vec<(usize, usize)> = Vec::new();
         let mut rest: Vec<(usize, usize)> = Vec::new();
         for &(k, v) in pairs {
             if self.resolved_tag(k, false) == format!("{CORE}merge") {
                 match &self.nodes[v].kind {
-                    Kind::Map(_) => merge.extend(self.flatten(v)?),
+                    Kind::Map(_) => merge.extend(self.flatten_in(v, visiting)?),
                     Kind::Seq(items) => {
                         let mut sub = Vec::new();
                         for it in items {
                             if !matches!(self.nodes[*it].kind, Kind::Map(_)) {
                                 return Err(self.err(*it, "expected a mapping for merging"));
                             }
-                            sub.push(self.flatten(*it)?);
+                            sub.push(self.flatten_in(*it, visiting)?);
                         }
                         sub.reverse();
                         for s in sub {
@@ -783,5 +808,24 @@ mod tests {
     fn empty_is_none() {
         assert!(matches!(load(""), Ok(None)));
         assert!(matches!(load("# only a comment\n"), Ok(None)));
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn recursive_and_exploding_aliases_are_errors() {
+        assert!(load("a: &a\n  <<: *a\n").is_err());
+        assert!(load("a: &a [*a]\n").is_err());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            bomb.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(load(&bomb).is_err());
     }
 }
