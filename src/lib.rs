@@ -10,4 +10,5 @@ pub mod inventory;
 pub mod lab;
 pub mod modules;
 pub mod output;
+pub mod playbook;
 pub mod transport;
