@@ -38,5 +38,5 @@ venv="${HOMELAB_CACHE_DIR:-$HOME/.cache/homelab}/ansible-venv"
 if [ ! -x "$venv/bin/ansible-inventory" ]; then
   echo "installing ansible-core (test oracle) into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check ansible-core
+  "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==2.19.*"
 fi

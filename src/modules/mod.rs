@@ -5,6 +5,7 @@ pub mod copy;
 pub mod core;
 pub mod file;
 pub mod ping;
+pub mod registry;
 pub mod remote;
 
 use crate::transport::{Connection, TransportError};
