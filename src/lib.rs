@@ -11,4 +11,5 @@ pub mod lab;
 pub mod modules;
 pub mod output;
 pub mod playbook;
+pub mod template;
 pub mod transport;

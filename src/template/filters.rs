@@ -1,0 +1,3 @@
+use minijinja::Environment;
+
+pub(crate) fn register(_env: &mut Environment<'static>) {}
