@@ -1,5 +1,7 @@
 //! Output: per-host result lines (Ansible's ad-hoc shape), colour on a terminal, plain otherwise.
 
+pub mod play;
+
 use crate::modules::Outcome;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
