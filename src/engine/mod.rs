@@ -3,7 +3,9 @@
 //! builds on the same pieces.
 
 pub mod adhoc;
+pub mod facts;
 pub mod options;
+pub mod scope;
 
 use crate::inventory::Inventory;
 use crate::transport::spec::{ConnectionSpec, Defaults};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
-    /// Inventory file or directory; repeatable. `lab` means the lab's inventory.
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or directory; repeatable. `lab` (the default) means the lab's inventory.
+    #[arg(short = 'i', long = "inventory", default_value = "lab")]
     pub inventory: Vec<String>,
     /// Limit to hosts matching this pattern (Ansible pattern syntax).
     #[arg(short = 'l', long)]

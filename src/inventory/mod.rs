@@ -27,6 +27,7 @@ mod pattern;
 mod pyliteral;
 mod pyvalue;
 mod vars;
+pub use vars::load_vars_file;
 mod yaml;
 mod yaml_inv;
 

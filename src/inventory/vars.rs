@@ -131,7 +131,7 @@ fn load_entity(opath: &Path, name: &str) -> Result<Option<Map<String, Value>>, I
 }
 
 /// One vars file: a mapping (or empty). Lists and scalars are errors.
-pub(crate) fn load_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
+pub fn load_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
     let bytes = std::fs::read(path).map_err(|source| InventoryError::Io {
         path: path.to_path_buf(),
         source,

@@ -11,6 +11,7 @@
 
 use super::{ModuleError, ModuleResult, Outcome};
 use crate::transport::{shell_quote, Become, Connection, ExecRequest, TransportError};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -257,3 +258,209 @@ mod tests {
         }
     }
 }
+
+/// Playbook arguments of command/shell/raw (free-form text arrives as `_raw_params`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayArgs {
+    #[serde(rename = "_raw_params")]
+    pub raw_params: Option<String>,
+    pub cmd: Option<String>,
+    pub argv: Option<Vec<String>>,
+    pub chdir: Option<String>,
+    pub creates: Option<String>,
+    pub removes: Option<String>,
+    pub stdin: Option<String>,
+    #[serde(default = "yes", with = "super::core::boolish")]
+    pub stdin_add_newline: bool,
+    #[serde(default = "yes", with = "super::core::boolish")]
+    pub strip_empty_ends: bool,
+    pub executable: Option<String>,
+    #[serde(default, with = "super::core::boolish::option")]
+    pub expand_argument_vars: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PlayArgs {
+    fn to_command(&self, kind: Kind) -> Result<CommandArgs, super::core::ModuleError> {
+        let err = |msg: &str| super::core::ModuleError::Failed(msg.to_string());
+        let text = self.raw_params.clone().or(self.cmd.clone());
+        let argv = match (kind, &self.argv, text) {
+            (Kind::Command, Some(a), None) => a.clone(),
+            (Kind::Command, None, Some(t)) => shlex::split(&t)
+                .ok_or_else(|| err("cannot split the command: unbalanced quotes?"))?,
+            (_, None, Some(t)) => vec![t],
+            (_, Some(_), Some(_)) => {
+                return Err(err("argv and a command line are mutually exclusive"))
+            }
+            (_, _, None) => return Err(err("no command given")),
+        };
+        if argv.is_empty() || argv.iter().all(|a| a.trim().is_empty()) {
+            return Err(err("no command given"));
+        }
+        Ok(CommandArgs {
+            kind,
+            argv,
+            chdir: self.chdir.clone(),
+            creates: if kind == Kind::Raw {
+                None
+            } else {
+                self.creates.clone()
+            },
+            removes: if kind == Kind::Raw {
+                None
+            } else {
+                self.removes.clone()
+            },
+            stdin: self.stdin.clone(),
+            executable: self.executable.clone(),
+        })
+    }
+}
+
+pub struct CmdPlan {
+    cmd: CommandArgs,
+    /// Why the command will not run (`creates`/`removes`), found by the probe.
+    skip: Option<String>,
+}
+
+async fn cmd_plan(
+    ctx: &super::core::TaskCtx<'_>,
+    a: &PlayArgs,
+    kind: Kind,
+) -> Result<CmdPlan, super::core::ModuleError> {
+    let cmd = a.to_command(kind)?;
+    let mut checks = vec![];
+    if let Some(c) = &cmd.creates {
+        checks.push(format!("if [ -e {} ]; then echo HLC; fi", shell_quote(c)));
+    }
+    if let Some(r) = &cmd.removes {
+        checks.push(format!("if [ ! -e {} ]; then echo HLR; fi", shell_quote(r)));
+    }
+    let mut skip = None;
+    if !checks.is_empty() {
+        let out = ctx.exec(checks.join("; ")).await?;
+        let s = out.stdout_str();
+        if s.contains("HLC") {
+            skip = Some(format!(
+                "Did not run command since '{}' exists",
+                cmd.creates.clone().unwrap_or_default()
+            ));
+        } else if s.contains("HLR") {
+            skip = Some(format!(
+                "Did not run command since '{}' does not exist",
+                cmd.removes.clone().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(CmdPlan { cmd, skip })
+}
+
+fn cmd_describe(p: &CmdPlan) -> super::core::TaskResult {
+    let cmd_text = p.cmd.argv.join(" ");
+    match &p.skip {
+        Some(why) => super::core::TaskResult::changed(false)
+            .msg(why.clone())
+            .with("rc", 0)
+            .with("cmd", cmd_text)
+            .with("stdout", format!("skipped, since {}", why))
+            .with("stdout_lines", Value::Array(vec![]))
+            .with("stderr", "")
+            .with("stderr_lines", Value::Array(vec![])),
+        // What check mode can say without running it: it would run (and so report changed).
+        None => super::core::TaskResult::changed(true)
+            .msg("Command would have run if not in check mode")
+            .with("cmd", cmd_text)
+            .with("check_mode_unknown", true),
+    }
+}
+
+fn strip_ends(s: &str, strip: bool) -> String {
+    if strip {
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+async fn cmd_apply(
+    ctx: &super::core::TaskCtx<'_>,
+    a: &PlayArgs,
+    p: CmdPlan,
+) -> Result<super::core::TaskResult, super::core::ModuleError> {
+    let stdin = p.cmd.stdin.as_ref().map(|s| {
+        if a.stdin_add_newline {
+            format!("{s}\n").into_bytes()
+        } else {
+            s.clone().into_bytes()
+        }
+    });
+    let start = std::time::Instant::now();
+    let out = ctx.exec_with(p.cmd.script(), stdin).await?;
+    let stdout = out.stdout_str();
+    if let Some(why) = stdout.strip_prefix(SKIP) {
+        // The creates/removes state changed between probe and run.
+        return Ok(super::core::TaskResult::changed(false)
+            .msg(format!("skipped, since {}", why.trim_end()))
+            .with("rc", 0));
+    }
+    let so = strip_ends(&stdout, a.strip_empty_ends);
+    let se = strip_ends(&out.stderr_str(), a.strip_empty_ends);
+    let lines = |s: &str| Value::Array(s.lines().map(|l| Value::String(l.to_string())).collect());
+    let mut r = super::core::TaskResult::changed(true)
+        .with("cmd", p.cmd.argv.join(" "))
+        .with("rc", out.rc())
+        .with("stdout_lines", lines(&so))
+        .with("stderr_lines", lines(&se))
+        .with("stdout", so)
+        .with("stderr", se)
+        .with("delta", format!("{:.6}", start.elapsed().as_secs_f64()));
+    if !out.success() {
+        r.failed = true;
+        r.msg = Some(match (&out.exit_signal, out.rc()) {
+            (Some(sig), _) => format!("killed by signal {sig}"),
+            (None, 127) => "command not found (rc=127)".into(),
+            (None, rc) => format!("non-zero return code {rc}"),
+        });
+    }
+    Ok(r)
+}
+
+macro_rules! command_module {
+    ($ty:ident, $name:literal, $kind:expr) => {
+        pub struct $ty;
+        impl super::core::Module for $ty {
+            const NAME: &'static str = $name;
+            type Args = PlayArgs;
+            type Plan = CmdPlan;
+            async fn plan(
+                ctx: &super::core::TaskCtx<'_>,
+                a: &PlayArgs,
+            ) -> Result<CmdPlan, super::core::ModuleError> {
+                cmd_plan(ctx, a, $kind).await
+            }
+            fn describe(
+                _ctx: &super::core::TaskCtx<'_>,
+                _a: &PlayArgs,
+                p: &CmdPlan,
+            ) -> super::core::TaskResult {
+                cmd_describe(p)
+            }
+            async fn apply(
+                ctx: &super::core::TaskCtx<'_>,
+                a: &PlayArgs,
+                p: CmdPlan,
+                _d: super::core::TaskResult,
+            ) -> Result<super::core::TaskResult, super::core::ModuleError> {
+                cmd_apply(ctx, a, p).await
+            }
+        }
+    };
+}
+
+command_module!(Command, "command", Kind::Command);
+command_module!(Shell, "shell", Kind::Shell);
+command_module!(Raw, "raw", Kind::Raw);

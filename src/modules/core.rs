@@ -22,7 +22,12 @@ pub struct TaskCtx<'a> {
     pub search: &'a [PathBuf],
     /// Environment variables for commands (`environment:`).
     pub env: &'a [(String, String)],
+    /// Renders a template file's text (name, source) with the task's variables (template module).
+    pub render: Option<&'a Renderer<'a>>,
 }
+
+/// Renders a template source (name for errors, text) to text.
+pub type Renderer<'a> = dyn Fn(&str, &str) -> Result<String, String> + Sync + 'a;
 
 impl TaskCtx<'_> {
     /// Runs a command on the host with this task's privilege escalation and environment.

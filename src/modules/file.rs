@@ -484,53 +484,9 @@ mod tests {
 #[cfg(test)]
 mod drive_tests {
     use crate::modules::copy::Copy;
-    use crate::modules::core::{drive, TaskCtx, TaskResult};
     use crate::modules::file::File;
-    use crate::transport::local::LocalConnection;
-    use crate::transport::Connection;
+    use crate::modules::testutil::{run, snapshot};
     use serde_json::json;
-
-    async fn run<M: crate::modules::core::Module>(
-        check: bool,
-        args: serde_json::Value,
-    ) -> TaskResult {
-        let c = Connection::Local(LocalConnection::new("t"));
-        let ctx = TaskCtx {
-            host: "t",
-            conn: &c,
-            become_: None,
-            check,
-            diff: true,
-            search: &[],
-            env: &[],
-        };
-        match drive::<M>(&ctx, &args).await {
-            Ok(r) => r,
-            Err(e) => TaskResult::failed(e.to_string()),
-        }
-    }
-
-    fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, Vec<u8>)> {
-        use std::os::unix::fs::PermissionsExt;
-        let mut v = vec![];
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let m = std::fs::symlink_metadata(e.path()).unwrap();
-                let data = if m.is_file() {
-                    std::fs::read(e.path()).unwrap()
-                } else {
-                    vec![]
-                };
-                if m.is_dir() {
-                    stack.push(e.path());
-                }
-                v.push((e.path().display().to_string(), m.permissions().mode(), data));
-            }
-        }
-        v.sort();
-        v
-    }
 
     /// For each case: check mode reports the change and changes nothing; the real run makes the
     /// same report and the change; a second run (and its check) reports no change.

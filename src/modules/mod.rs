@@ -4,9 +4,13 @@ pub mod command;
 pub mod copy;
 pub mod core;
 pub mod file;
+pub mod lineinfile;
 pub mod ping;
 pub mod registry;
 pub mod remote;
+pub mod template;
+#[cfg(test)]
+pub mod testutil;
 
 use crate::transport::{Connection, TransportError};
 
@@ -79,6 +83,38 @@ impl AdHoc {
             AdHoc::Command(c) => c.run(conn, become_).await,
             AdHoc::Ping => ping::run(conn, become_).await,
         }
+    }
+}
+
+/// Runs a module on a host by its canonical name (see [`registry`]).
+pub async fn dispatch(
+    name: &str,
+    ctx: &core::TaskCtx<'_>,
+    args: &serde_json::Value,
+) -> Result<core::TaskResult, core::ModuleError> {
+    use core::drive;
+    match name {
+        "command" => drive::<command::Command>(ctx, args).await,
+        "shell" => drive::<command::Shell>(ctx, args).await,
+        "raw" => drive::<command::Raw>(ctx, args).await,
+        "copy" => drive::<copy::Copy>(ctx, args).await,
+        "file" => drive::<file::File>(ctx, args).await,
+        "template" => drive::<template::Template>(ctx, args).await,
+        "lineinfile" => drive::<lineinfile::LineInFile>(ctx, args).await,
+        "ping" => {
+            let out = ctx.exec("echo pong").await?;
+            if out.stdout_str().trim() == "pong" {
+                Ok(core::TaskResult::changed(false).with("ping", "pong"))
+            } else {
+                Ok(core::TaskResult::failed(format!(
+                    "the remote shell did not answer: {}",
+                    out.stderr_str().trim()
+                )))
+            }
+        }
+        other => Err(core::ModuleError::Failed(format!(
+            "module '{other}' is not implemented in homelab"
+        ))),
     }
 }
 
