@@ -103,9 +103,25 @@ impl Sshd {
         .unwrap();
         let _ = std::fs::create_dir_all("/run/sshd");
         let log = std::fs::File::create(d.join("sshd.log")).unwrap();
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&cfg)
+        // root's ~/.bashrc on this machine kind runs `pyenv init` on every command (~0.3 s): sshd
+        // runs in a private mount namespace with Debian's stock .bashrc over it, as a fresh host has.
+        let stock = "/usr/share/base-files/dot.bashrc";
+        let mut cmd = if std::path::Path::new(stock).exists()
+            && std::path::Path::new("/root/.bashrc").exists()
+        {
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+                .arg(format!(
+                    "mount --bind {stock} /root/.bashrc && exec /usr/sbin/sshd -D -e -f {}",
+                    cfg.display()
+                ));
+            c
+        } else {
+            let mut c = Command::new("/usr/sbin/sshd");
+            c.args(["-D", "-e", "-f"]).arg(&cfg);
+            c
+        };
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
