@@ -203,17 +203,7 @@ impl Module for Copy {
                 validate: a.validate.as_deref(),
                 existing: Some(&p.state),
             };
-            let out = ctx
-                .exec_with(remote::write_script(&p.path, &opts), Some(p.data))
-                .await?;
-            if !out.success() {
-                return Err(ModuleError::Failed(format!(
-                    "could not write {}: {}",
-                    p.path,
-                    out.stderr_str().trim()
-                )));
-            }
-            if let Some(b) = remote::backup_path(&out.stdout) {
+            if let Some(b) = remote::write_file(ctx, &p.path, p.data, &opts, false).await? {
                 done = done.with("backup_file", b);
             }
         } else {

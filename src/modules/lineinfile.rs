@@ -5,7 +5,6 @@
 
 use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
 use super::remote::{self, Kind, PathState, Want, WriteOpts};
-use crate::transport::shell_quote;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -424,14 +423,6 @@ impl Module for LineInFile {
         mut done: TaskResult,
     ) -> Result<TaskResult, ModuleError> {
         if p.content_changed {
-            let mut script = String::new();
-            if !p.state.parent_exists {
-                let parent = std::path::Path::new(&a.path)
-                    .parent()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_else(|| ".".into());
-                script.push_str(&format!("mkdir -p -- {} && ", shell_quote(&parent)));
-            }
             let opts = WriteOpts {
                 mode: a.mode.as_deref(),
                 owner: a.owner.as_deref(),
@@ -440,16 +431,10 @@ impl Module for LineInFile {
                 validate: a.validate.as_deref(),
                 existing: Some(&p.state),
             };
-            script.push_str(&remote::write_script(&a.path, &opts));
-            let out = ctx.exec_with(script, Some(p.after.into_bytes())).await?;
-            if !out.success() {
-                return Err(ModuleError::Failed(format!(
-                    "could not write {}: {}",
-                    a.path,
-                    out.stderr_str().trim()
-                )));
-            }
-            if let Some(b) = remote::backup_path(&out.stdout) {
+            let data = p.after.into_bytes();
+            if let Some(b) =
+                remote::write_file(ctx, &a.path, data, &opts, !p.state.parent_exists).await?
+            {
                 done = done.with("backup", b);
             }
         } else if p.attrs_changed {

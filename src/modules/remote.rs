@@ -199,6 +199,34 @@ pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
     )
 }
 
+/// Writes `data` to `path` on the host (atomically, see [`write_script`]), creating the parent
+/// folder first when `mkdir_parent`. Returns the backup's path when one was made.
+pub async fn write_file(
+    ctx: &super::core::TaskCtx<'_>,
+    path: &str,
+    data: Vec<u8>,
+    opts: &WriteOpts<'_>,
+    mkdir_parent: bool,
+) -> Result<Option<String>, super::core::ModuleError> {
+    let mut script = String::new();
+    if mkdir_parent {
+        let parent = std::path::Path::new(path)
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| ".".into());
+        script.push_str(&format!("mkdir -p -- {} && ", shell_quote(&parent)));
+    }
+    script.push_str(&write_script(path, opts));
+    let out = ctx.exec_with(script, Some(data)).await?;
+    if !out.success() {
+        return Err(super::core::ModuleError::Failed(format!(
+            "could not write {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(backup_path(&out.stdout))
+}
+
 /// The backup path a write reported, if any.
 pub fn backup_path(stdout: &[u8]) -> Option<String> {
     String::from_utf8_lossy(stdout)
