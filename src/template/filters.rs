@@ -119,7 +119,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     add!(env, "capitalize", b::capitalize);
     add!(env, "title", b::title);
     add!(env, "trim", b::trim);
-    add!(env, "replace", b::replace);
+    add!(env, "replace", replace);
     add!(env, "length", b::length);
     add!(env, "count", b::length);
     add!(env, "first", b::first);
@@ -143,7 +143,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     add!(env, "abs", b::abs);
     add!(env, "attr", b::attr);
     add!(env, "format", b::format);
-    add!(env, "urlencode", b::urlencode);
+    add!(env, "urlencode", urlencode);
     add!(env, "sum", b::sum);
     add!(env, "zip", b::zip);
     add!(env, "unique", b::unique);
@@ -536,6 +536,63 @@ fn round(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     Ok(Value::from(r / m))
 }
 
+fn replace(value: Value, old: Value, new: Value, count: Option<i64>) -> Result<String, Error> {
+    let (s, old, new) = (text(&value)?, text(&old)?, text(&new)?);
+    Ok(match count {
+        Some(c) if c >= 0 => s.replacen(&old, &new, c as usize),
+        _ => s.replace(&old, &new),
+    })
+}
+
+/// Python's `urllib.parse.quote` with `safe`.
+fn url_quote(s: &str, safe: &str, plus: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        let c = b as char;
+        if b.is_ascii_alphanumeric() || "_.-~".contains(c) || (b < 0x80 && safe.contains(c)) {
+            out.push(c);
+        } else if plus && c == ' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Jinja2's `urlencode`: strings keep `/`; dicts and pairs become a query string.
+fn urlencode(value: Value) -> Result<String, Error> {
+    let pairs: Option<Vec<(Value, Value)>> = match value.kind() {
+        ValueKind::Map => Some(map_pairs(&value)?.into_iter().collect()),
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut v = Vec::new();
+            for p in items(&value)? {
+                let kv = items(&p)?;
+                if kv.len() != 2 {
+                    return Err(err("urlencode: expected a mapping or key/value pairs"));
+                }
+                v.push((kv[0].clone(), kv[1].clone()));
+            }
+            Some(v)
+        }
+        _ => None,
+    };
+    match pairs {
+        Some(pairs) => Ok(pairs
+            .iter()
+            .map(|(k, v)| {
+                Ok(format!(
+                    "{}={}",
+                    url_quote(&text(k)?, "", true),
+                    url_quote(&text(v)?, "", true)
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?
+            .join("&")),
+        None => Ok(url_quote(&text(&value)?, "/", false)),
+    }
+}
+
 fn type_debug(value: Value) -> String {
     match value.kind() {
         ValueKind::Undefined => "Undefined",
@@ -799,7 +856,7 @@ fn dict2items(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     let mut out = Vec::new();
     for k in items(&value)? {
         let v = value.get_item(&k)?;
-        out.push(Value::from_iter([
+        out.push(Value::from_pairs([
             (Value::from(kn.as_str()), k),
             (Value::from(vn.as_str()), v),
         ]));
@@ -830,7 +887,7 @@ fn items2dict(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
         }
         out.insert(k, v);
     }
-    Ok(Value::from_iter(out))
+    Ok(Value::from_pairs(out))
 }
 
 fn is_map(v: &Value) -> bool {
@@ -893,7 +950,7 @@ pub(crate) fn merge_hash(
         }
         out.insert(k, yv);
     }
-    Ok(Value::from_iter(out))
+    Ok(Value::from_pairs(out))
 }
 
 fn combine(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
@@ -941,7 +998,7 @@ fn combine(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     }
     let mut it = dicts.into_iter().rev();
     let Some(mut result) = it.next() else {
-        return Ok(Value::from_iter(indexmap::IndexMap::<Value, Value>::new()));
+        return Ok(Value::from_pairs(indexmap::IndexMap::<Value, Value>::new()));
     };
     for d in it {
         result = merge_hash(&d, &result, recursive, &list_merge)?;
@@ -1034,7 +1091,7 @@ fn dict_function(value: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     for k in kwargs.args() {
         out.insert(Value::from(k), kwargs.peek::<Value>(k)?);
     }
-    Ok(Value::from_iter(out))
+    Ok(Value::from_pairs(out))
 }
 
 fn dict_filter(value: Value) -> Result<Value, Error> {
@@ -1442,29 +1499,48 @@ fn regex_search(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error>
     let Some((pattern, groups)) = pos.split_first() else {
         return Err(err("regex_search: missing the regular expression"));
     };
+    enum Group {
+        Num(usize),
+        Name(String),
+    }
+    let mut wanted = Vec::new();
+    for g in groups {
+        let g = text(g)?;
+        wanted.push(
+            if let Some(name) = g.strip_prefix("\\g<").and_then(|r| r.strip_suffix('>')) {
+                match name.parse::<usize>() {
+                    Ok(i) => Group::Num(i),
+                    Err(_) => Group::Name(name.to_string()),
+                }
+            } else if let Some(num) = g.strip_prefix('\\') {
+                let digits: String = num.chars().take_while(char::is_ascii_digit).collect();
+                Group::Num(
+                    digits
+                        .parse()
+                        .map_err(|_| err(format!("regex_search: bad group argument {g:?}")))?,
+                )
+            } else {
+                return Err(err("regex_search: Unknown argument"));
+            },
+        );
+    }
     let s = text(&value)?;
     let re = py_regex(&text(pattern)?, ignorecase, multiline)?;
     let Some(caps) = re.captures(&s) else {
         return Ok(Value::from(()));
     };
-    if groups.is_empty() {
+    if wanted.is_empty() {
         return Ok(Value::from(caps.get(0).map(|m| m.as_str()).unwrap_or("")));
     }
     let mut out = Vec::new();
-    for g in groups {
-        let g = text(g)?;
-        let m = if let Some(name) = g.strip_prefix("\\g<").and_then(|r| r.strip_suffix('>')) {
-            match name.parse::<usize>() {
-                Ok(i) => caps.get(i),
-                Err(_) => caps.name(name),
-            }
-        } else if let Some(num) = g.strip_prefix('\\') {
-            let i: usize = num
-                .parse()
-                .map_err(|_| err("regex_search: Unknown argument"))?;
-            caps.get(i)
-        } else {
-            return Err(err("regex_search: Unknown argument"));
+    for g in wanted {
+        let m = match g {
+            Group::Num(i) if i < caps.len() => caps.get(i),
+            Group::Num(i) => return Err(err(format!("regex_search: no such group {i}"))),
+            Group::Name(n) => match re.capture_names().any(|c| c == Some(n.as_str())) {
+                true => caps.name(&n),
+                false => return Err(err(format!("regex_search: unknown group name {n}"))),
+            },
         };
         out.push(match m {
             Some(m) => Value::from(m.as_str()),
@@ -1680,7 +1756,7 @@ fn win_basename(value: Value) -> Result<String, Error> {
 fn win_dirname(value: Value) -> Result<String, Error> {
     let s = text(&value)?;
     let (drive, rest) = match s.find(':') {
-        Some(i) if i == 1 => (s[..2].to_string(), s[2..].to_string()),
+        Some(1) => (s[..2].to_string(), s[2..].to_string()),
         _ => (String::new(), s.clone()),
     };
     let i = rest.rfind(['/', '\\']).map(|i| i + 1).unwrap_or(0);

@@ -131,7 +131,7 @@ fn run(state: &State, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 let var = t.split_whitespace().next().unwrap_or("").to_string();
                 out.push(match std::env::var(&var) {
                     Ok(v) => Value::from(v),
-                    Err(_) => default.clone().unwrap_or(Value::UNDEFINED),
+                    Err(_) => default.clone().unwrap_or(Value::from("")),
                 });
             }
             Ok(out)
@@ -201,9 +201,12 @@ fn run(state: &State, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                     }
                     _ => ctx.clone(),
                 };
-                let rendered =
-                    ctx.shared
-                        .render_native_in(&source, &path.display().to_string(), &ctx)?;
+                let rendered = ctx.shared.render_native_in(
+                    &source,
+                    &path.display().to_string(),
+                    &ctx,
+                    false,
+                )?;
                 out.push(Value::from(py_str(&rendered)?));
             }
             Ok(out)
@@ -262,7 +265,7 @@ fn run(state: &State, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                 }
                 for k in items(t)? {
                     let v = t.get_item(&k)?;
-                    out.push(Value::from_iter([
+                    out.push(Value::from_pairs([
                         (Value::from("key"), k),
                         (Value::from("value"), v),
                     ]));

@@ -106,8 +106,9 @@ impl Shared {
         source: &str,
         name: &str,
         ctx: &Arc<Ctx>,
+        escape: bool,
     ) -> Result<Value, Error> {
-        let src = rewrite::rewrite_template(source);
+        let src = rewrite::rewrite_template(source, escape);
         let env: &Environment<'_> = &self.env;
         let tmpl = env.template_from_named_str(name, &src)?;
         let captured = tmpl.render_captured(ctx.value())?;
@@ -122,8 +123,14 @@ impl Shared {
         Ok(Value::from(keep_trailing_newlines(source, out)))
     }
 
-    fn render_string_in(&self, source: &str, name: &str, ctx: &Arc<Ctx>) -> Result<String, Error> {
-        let src = rewrite::rewrite_template(source);
+    fn render_string_in(
+        &self,
+        source: &str,
+        name: &str,
+        ctx: &Arc<Ctx>,
+        escape: bool,
+    ) -> Result<String, Error> {
+        let src = rewrite::rewrite_template(source, escape);
         let env: &Environment<'_> = &self.env;
         let tmpl = env.template_from_named_str(name, &src)?;
         let out = tmpl.render(ctx.value())?;
@@ -326,7 +333,7 @@ impl Templar {
         };
         let v = self
             .shared
-            .render_native_in(s, origin.unwrap_or("<template>"), &ctx)
+            .render_native_in(s, origin.unwrap_or("<template>"), &ctx, true)
             .map_err(|e| self.error(&e, &place, &ctx))?;
         let json = pyfmt::to_json(&v).map_err(|e| self.error(&e, &place, &ctx))?;
         Ok(self.strip_nested_omit(json))
@@ -353,7 +360,7 @@ impl Templar {
             file: false,
         };
         self.shared
-            .render_string_in(s, origin.unwrap_or("<template>"), &ctx)
+            .render_string_in(s, origin.unwrap_or("<template>"), &ctx, true)
             .map_err(|e| self.error(&e, &place, &ctx))
     }
 
@@ -499,7 +506,7 @@ impl Templar {
             file: true,
         };
         self.shared
-            .render_string_in(source, name, &ctx)
+            .render_string_in(source, name, &ctx, false)
             .map_err(|e| self.error(&e, &place, &ctx))
     }
 

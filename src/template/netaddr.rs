@@ -31,7 +31,7 @@ impl Net {
         }
     }
 
-    fn from_u128(&self, v: u128) -> IpAddr {
+    fn addr_of(&self, v: u128) -> IpAddr {
         match self.addr {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
@@ -53,7 +53,7 @@ impl Net {
     }
 
     fn network(&self) -> IpAddr {
-        self.from_u128(self.as_u128() & self.mask())
+        self.addr_of(self.as_u128() & self.mask())
     }
 
     fn broadcast(&self) -> IpAddr {
@@ -63,7 +63,7 @@ impl Net {
         } else {
             u128::MAX
         };
-        self.from_u128((self.as_u128() & self.mask()) | (!self.mask() & all))
+        self.addr_of((self.as_u128() & self.mask()) | (!self.mask() & all))
     }
 
     fn size(&self) -> u128 {
@@ -127,7 +127,7 @@ fn query(net: &Net, q: Option<&Value>) -> Result<Value, Error> {
         if idx < 0 || idx >= size {
             return Ok(Value::from(false));
         }
-        let a = net.from_u128((net.as_u128() & net.mask()) + idx as u128);
+        let a = net.addr_of((net.as_u128() & net.mask()) + idx as u128);
         return Ok(Value::from(format!("{a}/{}", net.prefix)));
     }
     let q = py_str(q)?;
@@ -147,7 +147,7 @@ fn query(net: &Net, q: Option<&Value>) -> Result<Value, Error> {
         }
         "network" => text(net.network()),
         "net" | "subnet" | "cidr" => Value::from(format!("{}/{}", net.network(), net.prefix)),
-        "netmask" => text(net.from_u128(net.mask())),
+        "netmask" => text(net.addr_of(net.mask())),
         "hostmask" => {
             let bits = net.bits();
             let all = if bits == 32 {
@@ -155,7 +155,7 @@ fn query(net: &Net, q: Option<&Value>) -> Result<Value, Error> {
             } else {
                 u128::MAX
             };
-            text(net.from_u128(!net.mask() & all))
+            text(net.addr_of(!net.mask() & all))
         }
         "prefix" => Value::from(net.prefix),
         "broadcast" => {
@@ -255,7 +255,7 @@ pub(crate) fn filter(name: &str, v: &Value, q: Option<&Value>) -> Result<Value, 
         let mut out = Vec::new();
         for item in items(v)? {
             let r = one(name, &item, q)?;
-            if !(r.kind() == ValueKind::Bool && !r.is_true()) && !r.is_none() {
+            if (r.kind() != ValueKind::Bool || r.is_true()) && !r.is_none() {
                 out.push(r);
             }
         }

@@ -251,17 +251,20 @@ fn all(v: &Value) -> Result<bool, Error> {
     Ok(items(v)?.iter().all(Value::is_true))
 }
 
-fn truthy(v: &Value, convert_bool: Option<bool>) -> bool {
-    if convert_bool.unwrap_or(false) {
+fn truthy(v: &Value, args: Rest<ValueOrKwargs>) -> Result<bool, Error> {
+    let a = Args::new("truthy", args, &["convert_bool"])?;
+    let convert = a.bool("convert_bool", false)?;
+    a.finish()?;
+    if convert {
         if let Some(b) = convert_boolean(v) {
-            return b;
+            return Ok(b);
         }
     }
-    v.is_true()
+    Ok(v.is_true())
 }
 
-fn falsy(v: &Value, convert_bool: Option<bool>) -> bool {
-    !truthy(v, convert_bool)
+fn falsy(v: &Value, args: Rest<ValueOrKwargs>) -> Result<bool, Error> {
+    Ok(!truthy(v, args)?)
 }
 
 /// `ansible.module_utils.parsing.convert_bool.boolean` (non-strict).

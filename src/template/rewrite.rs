@@ -255,9 +255,57 @@ fn raw_tag(src: &str, at: usize, word: &str) -> Option<usize> {
     Some(src.len() - close.len())
 }
 
-/// Rewrites every code region of a template.
-pub(crate) fn rewrite_template(src: &str) -> Cow<'_, str> {
-    if !src.contains('d') {
+/// Ansible's `escape_backslashes` for templates that come from YAML strings:
+/// backslashes inside string literals of `{{ }}` are doubled, so `'\\1'`
+/// reaches a filter as written (`\\1`), not as an escape sequence.
+fn escape_string_literals(code: &str) -> Cow<'_, str> {
+    if !code.contains('\\') {
+        return Cow::Borrowed(code);
+    }
+    let mut out = String::with_capacity(code.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+            Some(q) => {
+                if c == '\\' {
+                    if chars.peek() == Some(&q) {
+                        // `\'` stays a quote inside the literal, after a literal backslash
+                        chars.next();
+                        out.push_str("\\\\\\");
+                        out.push(q);
+                    } else {
+                        out.push_str("\\\\");
+                        if let Some(n) = chars.next() {
+                            if n == '\\' {
+                                out.push_str("\\\\");
+                            } else {
+                                out.push(n);
+                            }
+                        }
+                    }
+                } else {
+                    if c == q {
+                        quote = None;
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Rewrites every code region of a template (and escapes backslashes in
+/// `{{ }}` string literals when `escape` is set).
+pub(crate) fn rewrite_template(src: &str, escape: bool) -> Cow<'_, str> {
+    if !(src.contains('d') || escape && src.contains('\\')) {
         return Cow::Borrowed(src);
     }
     let mut out = String::new();
@@ -299,7 +347,16 @@ pub(crate) fn rewrite_template(src: &str) -> Cow<'_, str> {
                 break;
             };
             let code = &src[at + 2..e];
-            if let Cow::Owned(new) = rewrite_expr(code) {
+            let escaped = if escape && close == "}}" {
+                escape_string_literals(code)
+            } else {
+                Cow::Borrowed(code)
+            };
+            let rewritten = match rewrite_expr(&escaped) {
+                Cow::Borrowed(_) => escaped,
+                Cow::Owned(o) => Cow::Owned(o),
+            };
+            if let Cow::Owned(new) = rewritten {
                 out.push_str(&src[copied..at + 2]);
                 out.push_str(&new);
                 copied = e;
@@ -359,16 +416,26 @@ mod tests {
     }
 
     #[test]
+    fn backslashes_in_expression_strings_are_escaped() {
+        assert_eq!(
+            rewrite_template(r"a\1 {{ 'x\1' ~ y }} {% set z = '\1' %}", true),
+            r"a\1 {{ 'x\\1' ~ y }} {% set z = '\1' %}"
+        );
+        assert_eq!(rewrite_template(r"{{ 'it\'s' }}", true), r"{{ 'it\\\'s' }}");
+        assert_eq!(rewrite_template(r"{{ '\1' }}", false), r"{{ '\1' }}");
+    }
+
+    #[test]
     fn only_code_regions_outside_raw_and_comments() {
         let src = "a.b | default(1) {{ a.b | default(1) }} {# a.b | default(1) #}\
                    {% raw %}{{ a.b | default(1) }}{% endraw %}{% if a.b is defined %}y{% endif %}";
         assert_eq!(
-            rewrite_template(src),
+            rewrite_template(src, false),
             "a.b | default(1) {{ __hl_chain(a, 'b') | default(1) }} {# a.b | default(1) #}\
              {% raw %}{{ a.b | default(1) }}{% endraw %}{% if __hl_chain(a, 'b') is defined %}y{% endif %}"
         );
         assert_eq!(
-            rewrite_template("{{ '}}' ~ x.y | d('}}') }}"),
+            rewrite_template("{{ '}}' ~ x.y | d('}}') }}", false),
             "{{ '}}' ~ __hl_chain(x, 'y') | d('}}') }}"
         );
     }

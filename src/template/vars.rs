@@ -265,7 +265,7 @@ impl Ctx {
             stack.push(path.to_string());
         }
         let name = format!("variable '{path}'");
-        let result = self.shared.render_native_in(source, &name, self);
+        let result = self.shared.render_native_in(source, &name, self, true);
         self.stack.lock().unwrap().pop();
         match result {
             Ok(v) => Some(v),

@@ -1,5 +1,6 @@
 //! PyYAML's `yaml.dump` output for JSON-shaped data.
 
+#[allow(dead_code)] // the emitter is not written yet
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub indent: usize,
