@@ -139,7 +139,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     add!(env, "items", b::items);
     add!(env, "batch", b::batch);
     add!(env, "slice", b::slice);
-    add!(env, "indent", b::indent);
+    add!(env, "indent", indent);
     add!(env, "abs", b::abs);
     add!(env, "attr", b::attr);
     add!(env, "format", b::format);
@@ -591,6 +591,46 @@ fn urlencode(value: Value) -> Result<String, Error> {
             .join("&")),
         None => Ok(url_quote(&text(&value)?, "/", false)),
     }
+}
+
+/// Jinja2's `indent(width=4, first=False, blank=False)`.
+fn indent(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
+    let a = Args::new("indent", args, &["width", "first", "blank"])?;
+    let indention = match a.get("width")? {
+        Some(w) if w.kind() == ValueKind::String => text(&w)?,
+        Some(w) => " ".repeat(w.as_i64().unwrap_or(4).max(0) as usize),
+        None => "    ".into(),
+    };
+    let first = a.bool("first", false)?;
+    let blank = a.bool("blank", false)?;
+    a.finish()?;
+    let mut s = text(&value)?;
+    s.push('\n');
+    let lines: Vec<&str> = s.lines().collect();
+    let mut rv = if blank {
+        lines.join(&format!("\n{indention}"))
+    } else {
+        let mut it = lines.iter();
+        let mut rv = it.next().map(|l| l.to_string()).unwrap_or_default();
+        let rest: Vec<String> = it
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{indention}{l}")
+                }
+            })
+            .collect();
+        if !rest.is_empty() {
+            rv.push('\n');
+            rv.push_str(&rest.join("\n"));
+        }
+        rv
+    };
+    if first {
+        rv = format!("{indention}{rv}");
+    }
+    Ok(rv)
 }
 
 fn type_debug(value: Value) -> String {

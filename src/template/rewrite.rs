@@ -305,7 +305,7 @@ fn escape_string_literals(code: &str) -> Cow<'_, str> {
 /// Rewrites every code region of a template (and escapes backslashes in
 /// `{{ }}` string literals when `escape` is set).
 pub(crate) fn rewrite_template(src: &str, escape: bool) -> Cow<'_, str> {
-    if !(src.contains('d') || escape && src.contains('\\')) {
+    if !(src.contains('d') || src.contains("raw") || escape && src.contains('\\')) {
         return Cow::Borrowed(src);
     }
     let mut out = String::new();
@@ -324,6 +324,14 @@ pub(crate) fn rewrite_template(src: &str, escape: bool) -> Cow<'_, str> {
             let close = if rest.starts_with("{%") { "%}" } else { "}}" };
             if close == "%}" {
                 if let Some(after) = raw_tag(src, at, "raw") {
+                    // Jinja2 does not apply trim_blocks to `{% raw %}` (minijinja
+                    // does): keep the newline after it by doubling it
+                    if !src[..after].ends_with("-%}") && src[after..].starts_with('\n') {
+                        out.push_str(&src[copied..after]);
+                        out.push('\n');
+                        copied = after;
+                        changed = true;
+                    }
                     // skip to the end of `{% endraw %}`
                     let mut k = after;
                     let mut end = None;
