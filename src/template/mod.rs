@@ -12,7 +12,35 @@
 //!   them chain (`foo.bar | default(1)`, `foo.bar is defined`);
 //! - `trim_blocks` on, `lstrip_blocks` off, trailing newlines of the source kept;
 //! - `omit` is a placeholder string; [`Templar::render_value`] drops dict
-//!   entries and list items that render to it.
+//!   entries and list items that render to it;
+//! - backslashes in `{{ }}` string literals are escaped for string templates
+//!   (they come from YAML), not for template files or conditionals.
+//!
+//! Filters (each also `ansible.builtin.NAME`): default/d, mandatory, bool, int,
+//! float, string, lower, upper, capitalize, title, trim, replace, join, split,
+//! first, last, length/count, unique, union, intersect, difference,
+//! symmetric_difference, flatten, min, max, sum, sort, reverse, zip, zip_longest,
+//! product, permutations, combinations, select, reject, selectattr, rejectattr,
+//! map, groupby, dictsort, items, list, dict, batch, slice, indent, abs, round,
+//! attr, format, urlencode, urldecode, truncate, wordcount, center, dict2items,
+//! items2dict, combine, extract, subelements, shuffle, log, pow, root, to_json,
+//! to_nice_json, from_json, to_yaml, to_nice_yaml, from_yaml, from_yaml_all,
+//! b64encode, b64decode, regex_search, regex_replace, regex_findall,
+//! regex_escape, basename, dirname, splitext, expanduser, normpath, path_join,
+//! win_basename, win_dirname, hash, md5, sha1, checksum, password_hash, to_uuid,
+//! ternary, quote, comment, human_readable, human_to_bytes, type_debug,
+//! version/version_compare, ipaddr/ipv4/ipv6/ipwrap (also `ansible.utils.`).
+//!
+//! Tests: defined, undefined, none, boolean, true, false, number, integer,
+//! float, string, mapping, sequence, iterable, callable, odd, even,
+//! divisibleby, lower, upper, sameas, eq/ne/lt/le/gt/ge (and symbols), in,
+//! contains, subset/issubset, superset/issuperset, any, all, truthy, falsy,
+//! nan/isnan, failed/failure, succeeded/success/successful, changed/change,
+//! skipped/skip, reachable, unreachable, finished, started, timedout,
+//! match, search, regex, version/version_compare, filter, test.
+//!
+//! Lookups (`lookup`, `query`/`q`): env, file, vars, template, pipe, lines,
+//! items, list, dict, indexed_items, sequence, first_found.
 
 mod filters;
 mod lookups;
