@@ -4,12 +4,9 @@
 //! here and written atomically.
 
 use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
-use super::remote::{self, Kind, PathState, Want, WriteOpts};
+use super::textedit::{self, Common, Missing};
 use regex::Regex;
 use serde::Deserialize;
-
-/// Files larger than this are refused (lineinfile is for configuration files).
-const MAX_SIZE: u64 = 16 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,16 +47,6 @@ pub enum State {
     #[default]
     Present,
     Absent,
-}
-
-pub struct Plan {
-    state: PathState,
-    before: String,
-    after: String,
-    content_changed: bool,
-    attrs_changed: bool,
-    msg: String,
-    error: Option<String>,
 }
 
 pub struct LineInFile;
@@ -285,12 +272,25 @@ pub fn absent(lines: &[String], a: &Args) -> Result<(Vec<String>, bool, String),
     Ok((kept, found > 0, msg))
 }
 
+impl Args {
+    fn common(&self) -> Common<'_> {
+        Common {
+            path: &self.path,
+            mode: self.mode.as_deref(),
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+            backup: self.backup,
+            validate: self.validate.as_deref(),
+        }
+    }
+}
+
 impl Module for LineInFile {
     const NAME: &'static str = "lineinfile";
     type Args = Args;
-    type Plan = Plan;
+    type Plan = textedit::Plan;
 
-    async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
+    async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<textedit::Plan, ModuleError> {
         if a.state == State::Present && a.line.is_none() {
             return Err(ModuleError::Failed(
                 "line is required with state=present".into(),
@@ -315,139 +315,35 @@ impl Module for LineInFile {
                 "regexp and search_string are mutually exclusive".into(),
             ));
         }
-        let out = ctx
-            .exec(remote::probe_script(
-                &a.path,
-                Want {
-                    checksum: false,
-                    content_limit: MAX_SIZE,
-                },
-            ))
-            .await?;
-        let state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
-        let mut plan = Plan {
-            state: state.clone(),
-            before: String::new(),
-            after: String::new(),
-            content_changed: false,
-            attrs_changed: false,
-            msg: String::new(),
-            error: None,
+        let missing = match (a.state, a.create) {
+            (State::Absent, _) => Missing::Nothing("file not present".into()),
+            (State::Present, true) => Missing::Create,
+            (State::Present, false) => {
+                Missing::Fail(format!("Destination {} does not exist !", a.path), 257)
+            }
         };
-        match state.kind {
-            Kind::Absent if a.state == State::Absent => {
-                plan.msg = "file not present".into();
-                return Ok(plan);
-            }
-            Kind::Absent if !a.create => {
-                plan.error = Some(format!("Destination {} does not exist !", a.path));
-                return Ok(plan);
-            }
-            Kind::Absent | Kind::File => {}
-            Kind::Link => {
-                plan.error = Some(format!("{} is a symbolic link: give the real file", a.path));
-                return Ok(plan);
-            }
-            other => {
-                plan.error = Some(format!("{} is a {}, not a file", a.path, other.name()));
-                return Ok(plan);
-            }
-        }
-        if state.kind == Kind::File && state.content.is_none() {
-            plan.error = Some(format!("{} is larger than {MAX_SIZE} bytes", a.path));
-            return Ok(plan);
-        }
-        let before = String::from_utf8(state.content.clone().unwrap_or_default())
-            .map_err(|_| ModuleError::Failed(format!("{} is not a text file", a.path)))?;
-        let lines = readlines(&before);
-        let (new, changed, msg) = match a.state {
-            State::Present => present(&lines, a),
-            State::Absent => absent(&lines, a),
-        }
-        .map_err(ModuleError::Failed)?;
-        plan.after = new.concat();
-        plan.before = before;
-        plan.content_changed = changed;
-        plan.msg = msg;
-        plan.attrs_changed = state.exists()
-            && super::file::copy_attrs_differ(
-                a.mode.as_deref(),
-                a.owner.as_deref(),
-                a.group.as_deref(),
-                &state,
-            );
-        Ok(plan)
+        textedit::plan(ctx, &a.common(), missing, |before| {
+            let lines = readlines(before.unwrap_or(""));
+            let (new, _, msg) = match a.state {
+                State::Present => present(&lines, a),
+                State::Absent => absent(&lines, a),
+            }?;
+            Ok((new.concat(), msg))
+        })
+        .await
     }
 
-    fn describe(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) -> TaskResult {
-        if let Some(e) = &p.error {
-            return TaskResult::failed(e.clone()).with("rc", 257);
-        }
-        let mut msg = p.msg.clone();
-        if p.attrs_changed {
-            if !msg.is_empty() {
-                msg.push_str(" and ");
-            }
-            msg.push_str("ownership, perms or SE linux context changed");
-        }
-        let mut r = TaskResult::changed(p.content_changed || p.attrs_changed)
-            .msg(msg)
-            .with("backup", "");
-        if ctx.diff && p.content_changed {
-            let mut d = remote::file_diff(
-                &a.path,
-                Some(p.before.as_bytes()),
-                p.before.len() as u64,
-                p.after.as_bytes(),
-            );
-            d.before_header = format!("{} (content)", a.path);
-            d.after_header = format!("{} (content)", a.path);
-            r.diff.push(d);
-        }
-        if ctx.diff && p.attrs_changed {
-            r.diff.push(super::file::attrs_diff(
-                &a.path,
-                &p.state,
-                a.mode.as_deref(),
-                a.owner.as_deref(),
-                a.group.as_deref(),
-            ));
-        }
-        r
+    fn describe(ctx: &TaskCtx<'_>, a: &Args, p: &textedit::Plan) -> TaskResult {
+        textedit::describe(ctx, &a.common(), p).with("backup", "")
     }
 
     async fn apply(
         ctx: &TaskCtx<'_>,
         a: &Args,
-        p: Plan,
-        mut done: TaskResult,
+        p: textedit::Plan,
+        done: TaskResult,
     ) -> Result<TaskResult, ModuleError> {
-        if p.content_changed {
-            let opts = WriteOpts {
-                mode: a.mode.as_deref(),
-                owner: a.owner.as_deref(),
-                group: a.group.as_deref(),
-                backup: a.backup,
-                validate: a.validate.as_deref(),
-                existing: Some(&p.state),
-            };
-            let data = p.after.into_bytes();
-            if let Some(b) =
-                remote::write_file(ctx, &a.path, data, &opts, !p.state.parent_exists).await?
-            {
-                done = done.with("backup", b);
-            }
-        } else if p.attrs_changed {
-            super::file::set_attrs(
-                ctx,
-                &a.path,
-                a.mode.as_deref(),
-                a.owner.as_deref(),
-                a.group.as_deref(),
-            )
-            .await?;
-        }
-        Ok(done)
+        textedit::apply(ctx, &a.common(), p, done).await
     }
 }
 

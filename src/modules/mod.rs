@@ -1,5 +1,6 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
+pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod core;
@@ -8,9 +9,11 @@ pub mod lineinfile;
 pub mod ping;
 pub mod registry;
 pub mod remote;
+pub mod replace;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
+pub mod textedit;
 
 use crate::transport::{Connection, TransportError};
 
@@ -101,6 +104,8 @@ pub async fn dispatch(
         "file" => drive::<file::File>(ctx, args).await,
         "template" => drive::<template::Template>(ctx, args).await,
         "lineinfile" => drive::<lineinfile::LineInFile>(ctx, args).await,
+        "blockinfile" => drive::<blockinfile::BlockInFile>(ctx, args).await,
+        "replace" => drive::<replace::Replace>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
