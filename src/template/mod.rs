@@ -141,7 +141,8 @@ impl Shared {
         let tmpl = env.template_from_named_str(name, &src)?;
         let captured = tmpl.render_captured(ctx.value())?;
         if let Some(cap) = captured.state().get_extension::<NativeCapture>() {
-            if cap.count == 1 && cap.len == captured.output().len() {
+            // A source ending in newlines is text (Ansible keeps them: "{{ x }}\n" is "x\n").
+            if cap.count == 1 && cap.len == captured.output().len() && !source.ends_with('\n') {
                 if let Some(v) = &cap.value {
                     return Ok(v.clone());
                 }

@@ -176,6 +176,8 @@ fn native_values_from_single_expressions() {
     assert_eq!(t.render_string("{{ d }}", &v).unwrap(), "{'a': True}");
     // trailing newlines of the source are kept
     assert_eq!(t.render("{{ i }}\n\n", &v).unwrap(), json!("3\n\n"));
+    // one trailing newline too (ansible-core 2.19: "{{ 'x' }}\n" renders "x\n", a string)
+    assert_eq!(t.render("{{ i }}\n", &v).unwrap(), json!("3\n"));
 }
 
 #[test]
