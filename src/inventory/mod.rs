@@ -33,6 +33,7 @@ mod yaml_inv;
 
 pub use output::{py_json_dumps, py_repr, py_str};
 pub use pyvalue::{strip_unsafe, unsafe_text, UNSAFE_KEY};
+pub use yaml::{load_spanned, SpannedNode, SpannedValue, YamlError};
 
 use data::{Data, DataError, HostId, ALL};
 use indexmap::IndexMap;

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 /// A YAML (or JSON) problem with its position (1-based line and column).
 #[derive(Debug, Clone)]
-pub(crate) struct YamlError {
+pub struct YamlError {
     pub line: usize,
     pub column: usize,
     pub message: String,
@@ -57,6 +57,306 @@ pub(crate) fn load(text: &str) -> Result<Option<PyVal>, YamlError> {
             };
             c.construct(r, false).map(Some)
         }
+    }
+}
+
+// ---------------------------------------------------------------- positioned nodes
+
+/// A YAML node with its position (1-based line and column), typed exactly like [`load`]
+/// types it (PyYAML's YAML 1.1 rules, Ansible's tags): what the playbook loader reads, so
+/// every error can point at the key or value it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpannedNode {
+    pub value: SpannedValue,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpannedValue {
+    /// null, bool, number or string; an `!unsafe` string is `{"__ansible_unsafe": "..."}`.
+    Scalar(Value),
+    Seq(Vec<SpannedNode>),
+    /// Keys (scalars, typed) in order, `<<` merges applied, duplicate keys resolved the way
+    /// a Python dict does (the later value wins, the first key keeps its place).
+    Map(Vec<(SpannedNode, SpannedNode)>),
+}
+
+impl SpannedNode {
+    /// The text of a string scalar (unsafe or not).
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            SpannedValue::Scalar(Value::String(s)) => Some(s),
+            SpannedValue::Scalar(v) => super::pyvalue::unsafe_text(v),
+            _ => None,
+        }
+    }
+
+    /// True for an `!unsafe` string.
+    pub fn is_unsafe(&self) -> bool {
+        matches!(&self.value, SpannedValue::Scalar(v) if super::pyvalue::unsafe_text(v).is_some())
+    }
+
+    /// The entries of a mapping.
+    pub fn as_map(&self) -> Option<&[(SpannedNode, SpannedNode)]> {
+        match &self.value {
+            SpannedValue::Map(pairs) => Some(pairs),
+            _ => None,
+        }
+    }
+
+    /// The items of a sequence.
+    pub fn as_seq(&self) -> Option<&[SpannedNode]> {
+        match &self.value {
+            SpannedValue::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, SpannedValue::Scalar(Value::Null))
+    }
+
+    /// The value of `key` in a mapping (string keys).
+    pub fn get(&self, key: &str) -> Option<&SpannedNode> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// A mapping key as the JSON key Ansible makes of it (`1` → "1", `true` → "true").
+    pub fn key_text(&self) -> String {
+        match &self.value {
+            SpannedValue::Scalar(Value::String(s)) => s.clone(),
+            SpannedValue::Scalar(Value::Null) => "null".into(),
+            SpannedValue::Scalar(Value::Bool(b)) => b.to_string(),
+            SpannedValue::Scalar(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.to_string(),
+                (_, Some(u)) => u.to_string(),
+                _ => super::pyvalue::py_float_repr(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            SpannedValue::Scalar(v) => match super::pyvalue::unsafe_text(v) {
+                Some(s) => s.to_string(),
+                None => v.to_string(),
+            },
+            _ => self.to_json().to_string(),
+        }
+    }
+
+    /// The plain value (what [`load`] gives, as JSON).
+    pub fn to_json(&self) -> Value {
+        match &self.value {
+            SpannedValue::Scalar(v) => v.clone(),
+            SpannedValue::Seq(items) => Value::Array(items.iter().map(Self::to_json).collect()),
+            SpannedValue::Map(pairs) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in pairs {
+                    m.insert(k.key_text(), v.to_json());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// A node for `value` with every part of it at (line, column).
+    pub fn from_json(value: &Value, line: usize, column: usize) -> SpannedNode {
+        let at = |value| SpannedNode {
+            value,
+            line,
+            column,
+        };
+        match value {
+            Value::Array(items) => at(SpannedValue::Seq(
+                items
+                    .iter()
+                    .map(|v| Self::from_json(v, line, column))
+                    .collect(),
+            )),
+            Value::Object(m) if super::pyvalue::unsafe_text(value).is_none() => {
+                at(SpannedValue::Map(
+                    m.iter()
+                        .map(|(k, v)| {
+                            (
+                                at(SpannedValue::Scalar(Value::String(k.clone()))),
+                                Self::from_json(v, line, column),
+                            )
+                        })
+                        .collect(),
+                ))
+            }
+            other => at(SpannedValue::Scalar(other.clone())),
+        }
+    }
+}
+
+/// Like [`load`], keeping the position of every node: `Ok(None)` for an empty document.
+/// JSON text is read as JSON first (like Ansible); its nodes get their positions from the
+/// same text read as YAML where the two agree.
+pub fn load_spanned(text: &str) -> Result<Option<SpannedNode>, YamlError> {
+    let stripped = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let yaml = || -> Result<Option<SpannedNode>, YamlError> {
+        let (nodes, root) = compose(stripped)?;
+        match root {
+            None => Ok(None),
+            Some(r) => {
+                let mut c = Constructor {
+                    nodes: &nodes,
+                    active: vec![false; nodes.len()],
+                    budget: 5_000_000,
+                };
+                c.spanned(r, false, false).map(Some)
+            }
+        }
+    };
+    if let Some(v) = try_json(text) {
+        let json = v.to_json();
+        return Ok(Some(match yaml() {
+            Ok(Some(y)) => overlay(&json, &y),
+            _ => SpannedNode::from_json(&json, 1, 1),
+        }));
+    }
+    yaml()
+}
+
+/// `json`'s values with `pos`'s positions, as far as their shapes agree.
+fn overlay(json: &Value, pos: &SpannedNode) -> SpannedNode {
+    let value = match (json, &pos.value) {
+        (Value::Array(items), SpannedValue::Seq(nodes)) if items.len() == nodes.len() => {
+            SpannedValue::Seq(
+                items
+                    .iter()
+                    .zip(nodes)
+                    .map(|(j, n)| overlay(j, n))
+                    .collect(),
+            )
+        }
+        (Value::Object(m), SpannedValue::Map(pairs))
+            if super::pyvalue::unsafe_text(json).is_none()
+                && m.len() == pairs.len()
+                && m.keys().zip(pairs).all(|(k, (pk, _))| *k == pk.key_text()) =>
+        {
+            SpannedValue::Map(
+                m.iter()
+                    .zip(pairs)
+                    .map(|((k, v), (pk, pv))| {
+                        (
+                            SpannedNode {
+                                value: SpannedValue::Scalar(Value::String(k.clone())),
+                                line: pk.line,
+                                column: pk.column,
+                            },
+                            overlay(v, pv),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        (Value::Array(_) | Value::Object(_), _) => {
+            return SpannedNode::from_json(json, pos.line, pos.column)
+        }
+        (scalar, _) => SpannedValue::Scalar(scalar.clone()),
+    };
+    SpannedNode {
+        value,
+        line: pos.line,
+        column: pos.column,
+    }
+}
+
+impl Constructor<'_> {
+    fn spanned(
+        &mut self,
+        id: usize,
+        unsafe_ctx: bool,
+        force_implicit: bool,
+    ) -> Result<SpannedNode, YamlError> {
+        if self.budget == 0 {
+            return Err(self.err(
+                id,
+                "YAML aliases expand to too many values (an alias bomb?)",
+            ));
+        }
+        self.budget -= 1;
+        if self.active[id] {
+            return Err(self.err(
+                id,
+                "recursive YAML anchors (a value that contains itself) are not supported",
+            ));
+        }
+        self.active[id] = true;
+        let r = self.spanned_inner(id, unsafe_ctx, force_implicit);
+        self.active[id] = false;
+        r
+    }
+
+    fn spanned_inner(
+        &mut self,
+        id: usize,
+        unsafe_ctx: bool,
+        force_implicit: bool,
+    ) -> Result<SpannedNode, YamlError> {
+        let nodes = self.nodes;
+        let node = &nodes[id];
+        let (line, column) = (node.line, node.col);
+        let tag = self.resolved_tag(id, force_implicit);
+        if tag == "!unsafe" && !matches!(node.kind, Kind::Scalar(..)) {
+            return self.spanned_inner(id, true, true);
+        }
+        let value = match (tag.strip_prefix(CORE), &node.kind) {
+            (Some("seq"), Kind::Seq(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    out.push(self.spanned(*it, unsafe_ctx, false)?);
+                }
+                SpannedValue::Seq(out)
+            }
+            (Some("map" | "python/dict"), Kind::Map(_)) => {
+                let pairs = self.flatten(id)?;
+                let mut out: Vec<(PyVal, SpannedNode, SpannedNode)> = Vec::new();
+                for (k, v) in pairs {
+                    let key = if self.resolved_tag(k, false) == format!("{CORE}value") {
+                        match &nodes[k].kind {
+                            Kind::Scalar(s, _) => PyVal::Str(s.clone()),
+                            _ => self.construct(k, unsafe_ctx)?,
+                        }
+                    } else {
+                        self.construct(k, unsafe_ctx)?
+                    };
+                    if !key.is_hashable() {
+                        return Err(self.err(
+                            k,
+                            "found unhashable key (a list or mapping used as a mapping key)",
+                        ));
+                    }
+                    let value = self.spanned(v, unsafe_ctx, false)?;
+                    let key_json = match &key {
+                        PyVal::Tuple(_) => Value::String(key.json_key()),
+                        other => other.to_json(),
+                    };
+                    if let Some(slot) = out.iter_mut().find(|(kk, _, _)| kk.key_eq(&key)) {
+                        slot.2 = value;
+                    } else {
+                        let knode = SpannedNode {
+                            value: SpannedValue::Scalar(key_json),
+                            line: nodes[k].line,
+                            column: nodes[k].col,
+                        };
+                        out.push((key, knode, value));
+                    }
+                }
+                SpannedValue::Map(out.into_iter().map(|(_, k, v)| (k, v)).collect())
+            }
+            _ => {
+                let v = self.construct_inner(id, unsafe_ctx, force_implicit)?;
+                return Ok(SpannedNode::from_json(&v.to_json(), line, column));
+            }
+        };
+        Ok(SpannedNode {
+            value,
+            line,
+            column,
+        })
     }
 }
 
@@ -808,6 +1108,51 @@ mod tests {
     fn empty_is_none() {
         assert!(matches!(load(""), Ok(None)));
         assert!(matches!(load("# only a comment\n"), Ok(None)));
+    }
+}
+
+#[cfg(test)]
+mod spanned {
+    use super::*;
+    use serde_json::json;
+
+    fn same_as_load(text: &str) {
+        let plain = load(text).unwrap().map(|v| v.to_json());
+        let spanned = load_spanned(text).unwrap().map(|n| n.to_json());
+        assert_eq!(plain, spanned, "{text}");
+    }
+
+    #[test]
+    fn values_match_load() {
+        same_as_load(
+            "oct: 0644\nstr: \"0644\"\nyes_: yes\nu: !unsafe '{{ x }}'\nu3: !unsafe [a, {b: c}]\n",
+        );
+        same_as_load("base: &b {a: 1, b: 2}\nm:\n  <<: *b\n  b: 3\nk: {1: a, true: b, 1.5: d}\ns: !!set {a, b}\n");
+        same_as_load("{\"a\": 1e3, \"u\": {\"__ansible_unsafe\": \"y\"}}");
+        same_as_load("- a\n- [1, 2]\n- a: b\n  c: d\n");
+        assert!(load_spanned("").unwrap().is_none());
+    }
+
+    #[test]
+    fn positions() {
+        let n = load_spanned("- name: x\n  copy:\n    mode: 0644\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((n.line, n.column), (1, 1));
+        let task = &n.as_seq().unwrap()[0];
+        assert_eq!((task.line, task.column), (1, 3));
+        let (k, v) = &task.as_map().unwrap()[1];
+        assert_eq!((k.as_str(), k.line, k.column), (Some("copy"), 2, 3));
+        let mode = v.get("mode").unwrap();
+        assert_eq!(
+            (mode.line, mode.column, mode.to_json()),
+            (3, 11, json!(420))
+        );
+        let j = load_spanned("[{\"hosts\": \"all\",\n \"x\": 1e3}]")
+            .unwrap()
+            .unwrap();
+        let x = j.as_seq().unwrap()[0].get("x").unwrap();
+        assert_eq!((x.line, x.column, x.to_json()), (2, 7, json!(1000.0)));
     }
 }
 
