@@ -54,7 +54,11 @@ fn execute(
     module: AdHoc,
     timing: bool,
 ) -> anyhow::Result<i32> {
-    let inv = load_inventory(&conn.inventory)?;
+    let mut inv = load_inventory(&conn.inventory)?;
+    // Like `ansible`, the current folder is the playbook folder: its group_vars/host_vars apply.
+    if let Ok(cwd) = std::env::current_dir() {
+        inv.add_playbook_dir(&cwd)?;
+    }
     let hosts = pick_hosts(&inv, pattern, limit)?;
     let defaults = conn.defaults()?;
     let specs = specs(&inv, &hosts, &defaults)?;

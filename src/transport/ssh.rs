@@ -13,6 +13,47 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// A TCP stream that re-arms TCP_QUICKACK after every read. sshd does not set TCP_NODELAY on
+/// non-interactive sessions, so it holds each reply's later packets until the first is ACKed;
+/// Linux's delayed ACK would then cost ~40 ms per command. Acking at once removes that stall.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if r.is_ready() {
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// Channels open at once on one connection.
 pub const MAX_CHANNELS: usize = 8;
 
@@ -178,7 +219,7 @@ impl SshConnection {
         };
         let handshake = tokio::time::timeout(
             timeout,
-            client::connect_stream(Arc::new(config), tcp, handler),
+            client::connect_stream(Arc::new(config), QuickAck(tcp), handler),
         )
         .await;
         let mut handle = match handshake {
