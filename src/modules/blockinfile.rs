@@ -188,6 +188,10 @@ impl Module for BlockInFile {
         textedit::describe(ctx, &a.common(), p)
     }
 
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &textedit::Plan) {
+        textedit::simulate(ctx, &a.common(), p)
+    }
+
     async fn apply(
         ctx: &TaskCtx<'_>,
         a: &Args,

@@ -110,6 +110,7 @@ impl Module for Copy {
         };
         let out = ctx.exec(remote::probe_script(&a.dest, want)).await?;
         let mut state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        ctx.overlay(&a.dest, &mut state);
         let mut path = a.dest.clone();
         if state.kind == Kind::Directory || a.dest.ends_with('/') {
             // Into a folder: dest/basename(src), probed again.
@@ -127,6 +128,7 @@ impl Module for Copy {
             path = format!("{}/{name}", a.dest.trim_end_matches('/'));
             let out = ctx.exec(remote::probe_script(&path, want)).await?;
             state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+            ctx.overlay(&path, &mut state);
         }
         if !state.parent_exists {
             return Err(ModuleError::Failed(format!(
@@ -186,6 +188,20 @@ impl Module for Copy {
             ));
         }
         r
+    }
+
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) {
+        let mode = a
+            .mode
+            .as_deref()
+            .and_then(|m| super::file::resolve_mode(m, p.state.mode, false).ok());
+        ctx.plan_path(
+            &p.path,
+            super::core::PlannedPath::File {
+                content: Some(p.data.clone()),
+                mode,
+            },
+        );
     }
 
     async fn apply(

@@ -24,12 +24,113 @@ pub struct TaskCtx<'a> {
     pub env: &'a [(String, String)],
     /// Renders a template file's text (name, source) with the task's variables (template module).
     pub render: Option<&'a Renderer<'a>>,
+    /// In check mode: what earlier tasks of this run would have done to paths on this host, so a
+    /// plan reads as the real run would go (a file planned into a folder planned just before).
+    pub planned: Option<&'a Planned>,
+}
+
+/// A path as an earlier task in check mode would have left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedPath {
+    Absent,
+    Directory,
+    File {
+        content: Option<Vec<u8>>,
+        mode: Option<u32>,
+    },
+}
+
+/// Per-host record of planned path states (check mode only).
+#[derive(Debug, Default)]
+pub struct Planned(std::sync::Mutex<std::collections::HashMap<String, PlannedPath>>);
+
+impl Planned {
+    pub fn set(&self, path: &str, p: PlannedPath) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(path.trim_end_matches('/').to_string(), p);
+        }
+    }
+    pub fn get(&self, path: &str) -> Option<PlannedPath> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(path.trim_end_matches('/')).cloned())
+    }
+    /// Whether `path` or a folder above it is planned to be removed.
+    fn removed(&self, path: &str) -> bool {
+        let mut p = std::path::Path::new(path);
+        loop {
+            if self.get(&p.display().to_string()) == Some(PlannedPath::Absent) {
+                return true;
+            }
+            match p.parent() {
+                Some(q) if !q.as_os_str().is_empty() => p = q,
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// Renders a template source (name for errors, text) to text.
 pub type Renderer<'a> = dyn Fn(&str, &str) -> Result<String, String> + Sync + 'a;
 
 impl TaskCtx<'_> {
+    /// Adjusts a probed path state by what earlier tasks would have done (check mode).
+    pub fn overlay(&self, path: &str, st: &mut super::remote::PathState) {
+        use super::remote::Kind;
+        let Some(planned) = self.planned else { return };
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            let parent = parent.display().to_string();
+            match planned.get(&parent) {
+                Some(PlannedPath::Directory) => st.parent_exists = true,
+                Some(_) => st.parent_exists = false,
+                None if planned.removed(&parent) => st.parent_exists = false,
+                None => {}
+            }
+        }
+        let now = match planned.get(path) {
+            Some(p) => Some(p),
+            None if planned.removed(path) => Some(PlannedPath::Absent),
+            None => None,
+        };
+        match now {
+            None => {}
+            Some(PlannedPath::Absent) => {
+                st.kind = Kind::Absent;
+                st.content = None;
+                st.checksum = None;
+                st.size = 0;
+            }
+            Some(PlannedPath::Directory) => {
+                if st.kind != Kind::Directory {
+                    st.kind = Kind::Directory;
+                    st.mode = 0o755;
+                }
+            }
+            Some(PlannedPath::File { content, mode }) => {
+                if st.kind == Kind::Absent {
+                    st.mode = 0o644;
+                }
+                st.kind = Kind::File;
+                if let Some(m) = mode {
+                    st.mode = m;
+                }
+                if let Some(c) = content {
+                    st.size = c.len() as u64;
+                    st.checksum = Some(super::copy::sha1_hex(&c));
+                    st.content = Some(c);
+                }
+            }
+        }
+    }
+
+    /// Records what this (check mode) task would leave at `path`.
+    pub fn plan_path(&self, path: &str, p: PlannedPath) {
+        if let Some(planned) = self.planned {
+            planned.set(path, p);
+        }
+    }
+
     /// Runs a command on the host with this task's privilege escalation and environment.
     pub async fn exec(&self, command: impl Into<String>) -> Result<ExecOutput, ModuleError> {
         self.exec_with(command, None).await
@@ -176,6 +277,9 @@ pub trait Module {
         described: TaskResult,
     ) -> impl Future<Output = Result<TaskResult, ModuleError>> + Send;
 
+    /// Check mode: records what apply would leave behind (see [`TaskCtx::overlay`]).
+    fn simulate(_ctx: &TaskCtx<'_>, _args: &Self::Args, _plan: &Self::Plan) {}
+
     /// Modules that cannot know their effect without running (command, shell) say so in check
     /// mode; the default is that the plan is exact.
     fn runs_in_check_mode() -> bool {
@@ -206,7 +310,11 @@ pub async fn drive<M: Module>(ctx: &TaskCtx<'_>, args: &Value) -> Result<TaskRes
     let args = parse_args::<M>(args)?;
     let plan = M::plan(ctx, &args).await?;
     let described = M::describe(ctx, &args, &plan);
-    if described.failed || !described.changed || (ctx.check && !M::runs_in_check_mode()) {
+    if described.failed || !described.changed {
+        return Ok(described);
+    }
+    if ctx.check && !M::runs_in_check_mode() {
+        M::simulate(ctx, &args, &plan);
         return Ok(described);
     }
     M::apply(ctx, &args, plan, described).await

@@ -235,7 +235,8 @@ impl Module for File {
             }
         }
         let out = ctx.exec(script).await?;
-        let st = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        let mut st = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        ctx.overlay(&a.path, &mut st);
         let recurse_differs = out.stdout_str().contains("HLRECURSE");
         let q = shell_quote(&a.path);
         // Ansible's default state: the current one if the path exists, else file.
@@ -417,6 +418,31 @@ impl Module for File {
         r
     }
 
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) {
+        use super::core::PlannedPath;
+        let cur = p.state.as_ref().map(|s| s.mode).unwrap_or(0o644);
+        let mode = a
+            .mode
+            .as_deref()
+            .and_then(|m| resolve_mode(m, cur, p.want == Some(State::Directory)).ok());
+        match p.want {
+            Some(State::Absent) => ctx.plan_path(&a.path, PlannedPath::Absent),
+            Some(State::Directory) => ctx.plan_path(&a.path, PlannedPath::Directory),
+            Some(State::Touch) | Some(State::File) => ctx.plan_path(
+                &a.path,
+                PlannedPath::File {
+                    content: p
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.content.clone())
+                        .or(Some(vec![])),
+                    mode,
+                },
+            ),
+            _ => {}
+        }
+    }
+
     async fn apply(
         ctx: &TaskCtx<'_>,
         a: &Args,
@@ -580,6 +606,75 @@ mod drive_tests {
             p("a.txt")
         );
         assert!(!d.path().join("t").exists());
+    }
+
+    /// A plan reads as the run would go: a file planned into a folder planned just before, a
+    /// line added to a file planned just before, nothing written.
+    #[tokio::test]
+    async fn check_mode_sees_what_earlier_tasks_would_do() {
+        use crate::modules::core::Planned;
+        use crate::modules::lineinfile::LineInFile;
+        use crate::modules::testutil::run_planned;
+        let d = tempfile::tempdir().unwrap();
+        let p = |n: &str| d.path().join(n).display().to_string();
+        let planned = Planned::default();
+        let r = run_planned::<File>(
+            true,
+            json!({"path": p("new"), "state": "directory"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        let r = run_planned::<Copy>(
+            true,
+            json!({"dest": p("new/a.conf"), "content": "a=1\n"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        let r = run_planned::<LineInFile>(
+            true,
+            json!({"path": p("new/a.conf"), "line": "b=2"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert_eq!(r.diff[0].before, "a=1\n");
+        assert_eq!(r.diff[0].after, "a=1\nb=2\n");
+        let r = run_planned::<Copy>(
+            true,
+            json!({"dest": p("new/a.conf"), "content": "a=1\nb=2\n"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(!r.changed, "the planned content already matches: {r:?}");
+        let r = run_planned::<File>(
+            true,
+            json!({"path": p("new"), "state": "absent"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed, "{r:?}");
+        let r = run_planned::<Copy>(
+            true,
+            json!({"dest": p("new/b"), "content": "x"}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.failed, "the folder is planned away: {r:?}");
+        assert!(
+            std::fs::read_dir(d.path()).unwrap().next().is_none(),
+            "check mode wrote something"
+        );
+        // Without the record, the same copy fails as the host stands.
+        let r = run::<Copy>(true, json!({"dest": p("new/a.conf"), "content": "a=1\n"})).await;
+        assert!(r.failed);
     }
 
     #[tokio::test]

@@ -337,6 +337,10 @@ impl Module for LineInFile {
         textedit::describe(ctx, &a.common(), p).with("backup", "")
     }
 
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &textedit::Plan) {
+        textedit::simulate(ctx, &a.common(), p)
+    }
+
     async fn apply(
         ctx: &TaskCtx<'_>,
         a: &Args,

@@ -145,6 +145,10 @@ impl Module for Replace {
         textedit::describe(ctx, &a.common(), p).with("rc", 0)
     }
 
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &textedit::Plan) {
+        textedit::simulate(ctx, &a.common(), p)
+    }
+
     async fn apply(
         ctx: &TaskCtx<'_>,
         a: &Args,

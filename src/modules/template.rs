@@ -82,6 +82,10 @@ impl Module for Template {
         Copy::describe(ctx, &p.copy_args, &p.copy_plan)
     }
 
+    fn simulate(ctx: &TaskCtx<'_>, _a: &Args, p: &Plan) {
+        Copy::simulate(ctx, &p.copy_args, &p.copy_plan)
+    }
+
     async fn apply(
         ctx: &TaskCtx<'_>,
         _a: &Args,

@@ -14,6 +14,16 @@ pub async fn run_with<M: Module>(
     args: serde_json::Value,
     render: Option<&super::core::Renderer<'_>>,
 ) -> TaskResult {
+    run_planned::<M>(check, args, render, None).await
+}
+
+/// Like [`run_with`], with the check-mode record of earlier tasks.
+pub async fn run_planned<M: Module>(
+    check: bool,
+    args: serde_json::Value,
+    render: Option<&super::core::Renderer<'_>>,
+    planned: Option<&super::core::Planned>,
+) -> TaskResult {
     let c = Connection::Local(LocalConnection::new("t"));
     let ctx = TaskCtx {
         host: "t",
@@ -24,6 +34,7 @@ pub async fn run_with<M: Module>(
         search: &[],
         env: &[],
         render,
+        planned,
     };
     match drive::<M>(&ctx, &args).await {
         Ok(r) => r,

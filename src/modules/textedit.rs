@@ -51,7 +51,8 @@ pub async fn plan(
         content_limit: MAX_SIZE,
     };
     let out = ctx.exec(remote::probe_script(c.path, want)).await?;
-    let state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+    let mut state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+    ctx.overlay(c.path, &mut state);
     let mut p = Plan {
         state: state.clone(),
         before: String::new(),
@@ -134,6 +135,22 @@ pub fn describe(ctx: &TaskCtx<'_>, c: &Common<'_>, p: &Plan) -> TaskResult {
         ));
     }
     r
+}
+
+/// Check mode: the file as apply would leave it.
+pub fn simulate(ctx: &TaskCtx<'_>, c: &Common<'_>, p: &Plan) {
+    if p.error.is_none() && p.content_changed {
+        let mode = c
+            .mode
+            .and_then(|m| super::file::resolve_mode(m, p.state.mode, false).ok());
+        ctx.plan_path(
+            c.path,
+            super::core::PlannedPath::File {
+                content: Some(p.after.clone().into_bytes()),
+                mode,
+            },
+        );
+    }
 }
 
 pub async fn apply(
