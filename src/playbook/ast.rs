@@ -103,6 +103,10 @@ pub struct Block {
     pub rescue: Vec<TaskItem>,
     pub always: Vec<TaskItem>,
     pub origin: Origin,
+    /// Set on the block an `import_role` (or a role's dependency inside it) became: the role's
+    /// name, path, params, defaults and vars, for its scope. Its `tasks` are empty (they are
+    /// this block's `block`) and its handlers are already in the play's `handlers`.
+    pub role: Option<Box<Role>>,
 }
 
 /// `loop_control:`.
@@ -137,6 +141,8 @@ pub struct Task {
     pub until: Option<Vec<String>>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// `delegate_facts:` (facts gathered or set go to the delegated host).
+    pub delegate_facts: Option<bool>,
     /// Set on tasks that came from a role, for `role_name`, `role_path` and file lookups.
     pub role: Option<RoleRef>,
     pub origin: Origin,
@@ -159,6 +165,8 @@ pub struct Role {
     pub defaults: Map<String, Value>,
     pub vars: Map<String, Value>,
     pub tasks: Vec<TaskItem>,
+    /// This role's handlers (for reference: in a play they are also in `Play::handlers`,
+    /// which is the list to notify from).
     pub handlers: Vec<Task>,
     pub origin: Origin,
 }
