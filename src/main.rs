@@ -13,6 +13,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run playbooks: `apply site.yml -i inventory.ini` (like ansible-playbook).
+    Apply(homelab::engine::apply::ApplyArgs),
+    /// Show exactly what a playbook would change, with diffs; change nothing (= apply --check --diff).
+    Plan(homelab::engine::apply::ApplyArgs),
     /// Check that hosts can be reached and logged into (with -b: that sudo works).
     Ping(homelab::engine::adhoc::PingArgs),
     /// Run one module on hosts, ad hoc: `run -i INV PATTERN -m shell -a 'uptime'`.
@@ -26,6 +30,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Apply(a) => homelab::engine::apply::apply(a, false),
+        Command::Plan(a) => homelab::engine::apply::apply(a, true),
         Command::Ping(a) => homelab::engine::adhoc::ping(a),
         Command::Run(a) => homelab::engine::adhoc::run(a),
         Command::Inventory(a) => homelab::inventory::cli::run(a),

@@ -2,9 +2,12 @@
 //! work on them in parallel. Ad-hoc `ping` and `run` live here; the playbook scheduler (issue 3)
 //! builds on the same pieces.
 
+pub mod actions;
 pub mod adhoc;
+pub mod apply;
 pub mod facts;
 pub mod options;
+pub mod play;
 pub mod scope;
 
 use crate::inventory::Inventory;

@@ -101,12 +101,11 @@ impl TaskCtx<'_> {
                 st.checksum = None;
                 st.size = 0;
             }
-            Some(PlannedPath::Directory) => {
-                if st.kind != Kind::Directory {
-                    st.kind = Kind::Directory;
-                    st.mode = 0o755;
-                }
+            Some(PlannedPath::Directory) if st.kind != Kind::Directory => {
+                st.kind = Kind::Directory;
+                st.mode = 0o755;
             }
+            Some(PlannedPath::Directory) => {}
             Some(PlannedPath::File { content, mode }) => {
                 if st.kind == Kind::Absent {
                     st.mode = 0o644;

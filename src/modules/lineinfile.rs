@@ -379,13 +379,12 @@ mod tests {
             ),
             ("a=1\nb=2\na=9\n".into(), true)
         );
-        assert_eq!(
-            run(
+        assert!(
+            !run(
                 "a=9\n",
                 serde_json::json!({"path": "x", "regexp": "^a=", "line": "a=9"})
             )
-            .1,
-            false
+            .1
         );
         // firstmatch
         assert_eq!(
@@ -406,10 +405,7 @@ mod tests {
             "x\na=9\n"
         );
         // exact line present: no change even without regexp
-        assert_eq!(
-            run("a\nb\n", serde_json::json!({"path": "x", "line": "a"})).1,
-            false
-        );
+        assert!(!run("a\nb\n", serde_json::json!({"path": "x", "line": "a"})).1);
         // insertafter / insertbefore / BOF
         assert_eq!(
             run(
@@ -436,7 +432,7 @@ mod tests {
             "z\na\n"
         );
         // backrefs: no match, no change
-        assert_eq!(run("q\n", serde_json::json!({"path": "x", "regexp": "^(a)=(.*)$", "line": "\\1:\\2", "backrefs": true})).1, false);
+        assert!(!run("q\n", serde_json::json!({"path": "x", "regexp": "^(a)=(.*)$", "line": "\\1:\\2", "backrefs": true})).1);
         assert_eq!(run("a=5\n", serde_json::json!({"path": "x", "regexp": "^(a)=(.*)$", "line": "\\1:\\g<2>", "backrefs": true})).0, "a:5\n");
         // absent
         assert_eq!(

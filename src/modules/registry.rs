@@ -73,6 +73,30 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::file::File>),
     },
     Spec {
+        name: "template",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::template::Template>),
+    },
+    Spec {
+        name: "lineinfile",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::lineinfile::LineInFile>),
+    },
+    Spec {
+        name: "blockinfile",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::blockinfile::BlockInFile>),
+    },
+    Spec {
+        name: "replace",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::replace::Replace>),
+    },
+    Spec {
         name: "ping",
         runner: Runner::Remote,
         free_form: false,
