@@ -55,7 +55,7 @@ fn kw(k: &Inherited) -> String {
 }
 
 fn task_line(t: &Task) -> String {
-    let mut s = format!("{}", t.action);
+    let mut s = t.action.to_string();
     if let Some(n) = &t.name {
         let _ = write!(s, " '{n}'");
     }

@@ -97,7 +97,7 @@ pub(crate) fn closest<'a>(
 
 /// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
 /// neighbours (`whne` → `when`) each count one.
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for (i, row) in d.iter_mut().enumerate() {

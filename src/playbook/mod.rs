@@ -38,3 +38,6 @@ pub fn tasks_file_candidates(
 ) -> Vec<PathBuf> {
     tasks::tasks_candidates(target, &include_origin.file, role, play_dir, handlers)
 }
+
+#[cfg(test)]
+mod tests;

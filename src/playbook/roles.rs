@@ -381,17 +381,18 @@ impl Loader {
         let mut out = Map::new();
         for f in files {
             if let Some(n) = read_yaml(&f, Some(at))? {
-                out.extend(node::vars(&f, sub, &n).map_err(|mut e| {
-                    if n.as_map().is_none() {
-                        e.message = format!(
-                            "{}/{} must be a mapping of variable names to values, not {}",
-                            sub,
+                if n.as_map().is_none() && !n.is_null() {
+                    return Err(bad(
+                        &f,
+                        &n,
+                        format!(
+                            "{sub}/{} must be a mapping of variable names to values, not {}",
                             f.file_name().unwrap_or_default().to_string_lossy(),
                             type_name(&n)
-                        );
-                    }
-                    e
-                })?);
+                        ),
+                    ));
+                }
+                out.extend(node::vars(&f, sub, &n)?);
             }
         }
         Ok(out)

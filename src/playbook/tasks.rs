@@ -2,7 +2,7 @@
 //! `include_tasks` / `include_role` (kept as tasks, checked now, expanded at run time).
 
 use super::ast::{Block, Inherited, LoopControl, Origin, RoleRef, Task, TaskItem};
-use super::error::{closest, did_you_mean, list_paths, ErrorKind, LoadError};
+use super::error::{closest, did_you_mean, distance, list_paths, ErrorKind, LoadError};
 use super::keywords::{self, Kw};
 use super::node::{self, bad, err, is_template, key, origin, type_name, Node, Result};
 use super::roles::RoleFrom;
@@ -981,20 +981,30 @@ fn unknown_key(sc: &Scope, k: &Node, has_module: bool) -> LoadError {
             &[][..]
         })
         .copied();
-    if let Some(s) = closest(&name, kws) {
+    // The nearer of a keyword and a module name (`shel` is `shell`, `whne` is `when`).
+    let short = name.rsplit('.').next().unwrap_or(&name);
+    let kw_hint = if name.contains('.') {
+        None
+    } else {
+        closest(&name, kws).map(|s| (distance(&name, s), s, ErrorKind::UnknownKeyword))
+    };
+    let module_hint =
+        registry::suggest(&name).map(|s| (distance(short, s), s, ErrorKind::UnknownModule));
+    let best = match (kw_hint, module_hint) {
+        (Some(k), Some(m)) => Some(if m.0 < k.0 { m } else { k }),
+        (k, m) => k.or(m),
+    };
+    if let Some((_, s, kind)) = best {
+        let what = if kind == ErrorKind::UnknownKeyword {
+            "task keyword"
+        } else {
+            "module"
+        };
         return err(
-            ErrorKind::UnknownKeyword,
+            kind,
             file,
             k,
-            format!("unknown task keyword '{name}' (did you mean '{s}'?)"),
-        );
-    }
-    if let Some(s) = registry::suggest(&name) {
-        return err(
-            ErrorKind::UnknownModule,
-            file,
-            k,
-            format!("unknown module '{name}' (did you mean '{s}'?)"),
+            format!("unknown {what} '{name}' (did you mean '{s}'?)"),
         );
     }
     if has_module {
