@@ -57,6 +57,9 @@ impl tokio::io::AsyncWrite for QuickAck {
 /// Channels open at once on one connection.
 pub const MAX_CHANNELS: usize = 8;
 
+/// How often a refused channel open is retried (with backoff, about 2 s in all).
+const OPEN_RETRIES: u32 = 10;
+
 struct ClientHandler {
     check: HostKeyCheck,
     problem: Arc<Mutex<Option<Box<HostKeyError>>>>,
@@ -438,11 +441,19 @@ impl SshConnection {
             .acquire()
             .await
             .map_err(|e| sess(e.to_string()))?;
-        let mut channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
+        // sshd frees a finished session's slot only when it next collects closed channels, so
+        // an open right after a close can be refused for MaxSessions; such a refusal is retried.
+        let mut attempt = 0u32;
+        let mut channel = loop {
+            match self.handle.channel_open_session().await {
+                Ok(c) => break c,
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < OPEN_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(6))).await;
+                }
+                Err(e) => return Err(sess(format!("cannot open a channel: {e}"))),
+            }
+        };
         channel
             .exec(true, command.as_bytes())
             .await
