@@ -62,6 +62,32 @@ async fn large_stdin_parallel_channels_timeouts_and_atomic_writes() {
     }
     assert_eq!(s.log().matches("Accepted publickey").count(), 1);
 
+    // Sequential commands reuse a persistent shell: sshd starts no session per command. Output,
+    // status and stdin (in-band, binary) come back intact, and a command's `exit`/`cd` stay its own.
+    let before = s.log().matches("Starting session").count();
+    for i in 0..40u32 {
+        let mut r = ExecRequest::new(format!(
+            "cd /; printf '%s' {i}; head -c 3 | od -An -tx1; exit {}",
+            i % 5
+        ));
+        r.stdin = Some(vec![0u8, 255, i as u8]);
+        let o = c.exec(&r).await.unwrap();
+        let want = format!("{i} 00 ff {:02x}", i as u8);
+        assert_eq!(
+            o.stdout_str()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            want
+        );
+        assert_eq!(o.exit_status, Some(i % 5));
+    }
+    let sessions = s.log().matches("Starting session").count() - before;
+    assert!(
+        sessions <= 1,
+        "{sessions} new sessions for 40 sequential commands"
+    );
+
     // A command that outlives its timeout is stopped and reported with the host name.
     let mut r = ExecRequest::new("sleep 31.25");
     r.timeout = Some(Duration::from_millis(500));

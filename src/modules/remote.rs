@@ -67,27 +67,55 @@ pub struct Want {
 /// A shell snippet printing the state of `path`, to be parsed by [`parse_probe`]. Several snippets
 /// may run in one command, each prefixed by its own tag.
 pub fn probe_script(path: &str, want: Want) -> String {
+    // Few processes: on a small target each one costs more than the round trip. The parent folder
+    // is named here rather than by `dirname`; `stat` runs once; a file whose content is read has
+    // its checksum computed by the controller rather than by `sha1sum`.
     let q = shell_quote(path);
+    let parent = shell_quote(&parent_of(path));
     let mut s = format!(
         "p={q}; if [ -L \"$p\" ]; then t=link; elif [ -d \"$p\" ]; then t=directory; \
          elif [ -f \"$p\" ]; then t=file; elif [ -e \"$p\" ]; then t=other; else t=absent; fi; \
-         if [ -d \"$(dirname \"$p\")\" ]; then par=1; else par=0; fi; \
-         if [ $t = absent ]; then echo \"HLSTAT absent 0 - - 0 0 0 $par\"; else \
-         echo \"HLSTAT $t $(stat -c '%a %U %G %s %u %g' \"$p\") $par\"; fi; \
+         if [ -d {parent} ]; then par=1; else par=0; fi; \
+         if [ $t = absent ]; then s='absent 0 - - 0 0 0'; else \
+         s=\"$t $(stat -c '%a %U %G %s %u %g' \"$p\")\"; fi; echo \"HLSTAT $s $par\"; set -- $s; \
          if [ $t = link ]; then printf 'HLLINK %s\\n' \"$(readlink \"$p\")\"; fi; "
     );
+    let limit = want.content_limit;
     if want.checksum {
-        s.push_str(
-            "if [ $t = file ]; then echo \"HLSUM $(sha1sum < \"$p\" | cut -d' ' -f1)\"; fi; ",
-        );
-    }
-    if want.content_limit > 0 {
+        let cond = if limit > 0 {
+            format!(" && [ \"$5\" -gt {limit} ]")
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "if [ $t = file ] && [ $(stat -c %s \"$p\") -le {} ]; then echo HLDATA; cat \"$p\"; fi; ",
-            want.content_limit
+            "if [ $t = file ]{cond}; then echo \"HLSUM $(sha1sum < \"$p\")\"; fi; "
+        ));
+    }
+    if limit > 0 {
+        s.push_str(&format!(
+            "if [ $t = file ] && [ \"$5\" -le {limit} ]; then echo HLDATA; cat \"$p\"; fi; "
         ));
     }
     s
+}
+
+/// The folder a path is in, as `dirname` would print it.
+pub fn parent_of(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    match trimmed.rfind('/') {
+        None => ".".into(),
+        Some(i) => {
+            let d = trimmed[..i].trim_end_matches('/');
+            if d.is_empty() {
+                "/".into()
+            } else {
+                d.to_string()
+            }
+        }
+    }
 }
 
 /// Parses what [`probe_script`] printed.
@@ -130,12 +158,14 @@ pub fn parse_probe(out: &[u8]) -> Result<PathState, String> {
         } else if let Some(rest) = line.strip_prefix("HLLINK ") {
             link = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("HLSUM ") {
-            sum = Some(rest.trim().to_string());
+            // `sha1sum < FILE` prints "HASH  -".
+            sum = rest.split_whitespace().next().map(str::to_string);
         }
     }
     let mut st = st.ok_or_else(|| format!("the host did not report the path's state: {head}"))?;
     st.link_target = link;
-    st.checksum = sum;
+    // A file read whole has its checksum computed here.
+    st.checksum = sum.or_else(|| data.as_deref().map(super::copy::sha1_hex));
     st.content = data;
     Ok(st)
 }
@@ -159,13 +189,27 @@ pub struct WriteOpts<'a> {
 /// `path` is left as it was.
 pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
     let q = shell_quote(path);
-    let mut steps = vec!["cat > \"$t\"".to_string()];
+    let temp = shell_quote(&format!(
+        "{}/.homelab-tmp.{}",
+        parent_of(path).trim_end_matches('/'),
+        &crate::transport::shell::random_token()[4..16]
+    ));
+    // The temp file is created exclusively (noclobber) and private (umask 077) while written.
+    let mut steps = vec!["set -C && cat > \"$t\" && set +C && umask \"$um\"".to_string()];
+    let octal = o
+        .mode
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| (b'0'..=b'7').contains(&b)));
     match o.existing.filter(|e| e.kind == Kind::File) {
         Some(e) => {
             steps.push(format!("chown {}:{} \"$t\"", e.uid, e.gid));
-            steps.push(format!("chmod {:o} \"$t\"", e.mode));
+            if octal.is_none() {
+                steps.push(format!("chmod {:o} \"$t\"", e.mode));
+            }
         }
-        None => steps.push("chmod $(printf %o $((0666 & ~$(umask)))) \"$t\"".into()),
+        None if octal.is_none() => {
+            steps.push("chmod $(printf %o $((0666 & ~$um))) \"$t\"".into());
+        }
+        None => {}
     }
     if o.owner.is_some() || o.group.is_some() {
         steps.push(format!(
@@ -193,8 +237,8 @@ pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
     }
     steps.push(format!("mv -f \"$t\" {q}"));
     format!(
-        "d=$(dirname {q}) && t=$(mktemp \"$d/.homelab-tmp.XXXXXX\") || exit 1; \
-         trap 'rm -f \"$t\"' EXIT INT TERM HUP; {} && trap - EXIT",
+        "um=$(umask); t={temp}; trap 'rm -f \"$t\"' EXIT INT TERM HUP; umask 077; \
+         {} && trap - EXIT",
         steps.join(" && ")
     )
 }

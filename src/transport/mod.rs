@@ -6,6 +6,7 @@
 pub mod become_;
 pub mod known_hosts;
 pub mod local;
+pub mod shell;
 pub mod spec;
 pub mod ssh;
 pub mod ssh_config;
@@ -164,9 +165,20 @@ impl Connection {
             Some(m) => format!(" && chmod {m:o} \"$t\""),
             None => String::new(),
         };
+        let dir = match path.trim_end_matches('/').rsplit_once('/') {
+            Some(("", _)) => "/".to_string(),
+            Some((d, _)) => d.to_string(),
+            None => ".".to_string(),
+        };
+        let t = shell_quote(&format!(
+            "{}/.homelab-tmp.{}",
+            dir.trim_end_matches('/'),
+            &shell::random_token()[4..16]
+        ));
+        // Created exclusively (noclobber) and private (umask 077) while written.
         let cmd = format!(
-            "d=$(dirname {q}) && t=$(mktemp \"$d/.homelab-tmp.XXXXXX\") && \
-             {{ cat > \"$t\"{chmod} && mv -f \"$t\" {q}; }} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}"
+            "t={t}; umask 077; set -C; {{ cat > \"$t\"{chmod} && mv -f \"$t\" {q}; }} || \
+             {{ rc=$?; rm -f \"$t\"; exit $rc; }}"
         );
         let req = ExecRequest {
             command: cmd,
@@ -182,6 +194,18 @@ impl Connection {
             c.close().await
         }
     }
+}
+
+/// Base64 with a line break every 76 characters (as `base64` writes it; `base64 -d` reads it).
+pub fn base64_encode_lines(data: &[u8]) -> String {
+    use base64::Engine;
+    let enc = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::with_capacity(enc.len() + enc.len() / 76 + 1);
+    for chunk in enc.as_bytes().chunks(76) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out
 }
 
 /// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).

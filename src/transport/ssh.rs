@@ -3,12 +3,14 @@
 
 use super::become_::{self, BecomeError};
 use super::known_hosts::{HostKeyCheck, HostKeyError};
+use super::shell::{self, Shell, ShellError};
 use super::{ConnectionSpec, ExecOutput, ExecRequest, TransportError};
 use russh::client::{self, Handle};
 use russh::keys::{self, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, MethodKind, MethodSet};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -55,7 +57,10 @@ impl tokio::io::AsyncWrite for QuickAck {
 }
 
 /// Channels open at once on one connection.
-pub const MAX_CHANNELS: usize = 8;
+pub const MAX_CHANNELS: usize = 6;
+
+/// Persistent shells per host (each holds a channel; with [`MAX_CHANNELS`], under MaxSessions).
+pub const MAX_SHELLS: usize = 3;
 
 /// How often a refused channel open is retried (with backoff, about 2 s in all).
 const OPEN_RETRIES: u32 = 10;
@@ -93,6 +98,17 @@ pub struct SshConnection {
     spec: ConnectionSpec,
     handle: Handle<ClientHandler>,
     channels: Semaphore,
+    /// Idle persistent shells (see [`super::shell`]).
+    shells: Mutex<Vec<Shell>>,
+    shell_slots: Semaphore,
+    shell_off: AtomicBool,
+    token: String,
+}
+
+/// Persistent shells are on unless `HOMELAB_PERSISTENT_SHELL=0` (a channel per command, as
+/// OpenSSH clients do; for comparison and for hosts whose shell misbehaves).
+fn shells_wanted() -> bool {
+    std::env::var("HOMELAB_PERSISTENT_SHELL").map_or(true, |v| v != "0")
 }
 
 /// Decrypted/loaded private keys, shared by every connection of the run (a passphrase is asked once).
@@ -342,6 +358,10 @@ impl SshConnection {
             spec,
             handle,
             channels: Semaphore::new(MAX_CHANNELS),
+            shells: Mutex::new(Vec::new()),
+            shell_slots: Semaphore::new(MAX_SHELLS),
+            shell_off: AtomicBool::new(!shells_wanted()),
+            token: shell::random_token(),
         })
     }
 
@@ -383,6 +403,24 @@ impl SshConnection {
             }
             None => (req.command.clone(), req.stdin.clone()),
         };
+        // Most commands go to a persistent shell; see [`super::shell`].
+        let inband = stdin
+            .as_ref()
+            .is_none_or(|s| s.len() <= shell::INBAND_STDIN_MAX);
+        if req.timeout.is_none() && inband {
+            if let Some(res) = self.run_in_shell(&command, stdin.as_deref()).await {
+                let mut out = res?;
+                if req.become_.is_some() {
+                    become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
+                        TransportError::Become {
+                            host: host.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                return Ok(out);
+            }
+        }
         // With a time limit, the command first reports its process group (sshd makes the login
         // shell a session leader) so that, on timeout, the whole group can be killed.
         let command = if req.timeout.is_some() {
@@ -421,6 +459,70 @@ impl SshConnection {
         Ok(out)
     }
 
+    /// Runs a command in one of the host's persistent shells. `None`: no shell can take it now
+    /// (all busy, shells turned off or not working on this host); the caller opens a channel.
+    async fn run_in_shell(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Option<Result<ExecOutput, TransportError>> {
+        if self.shell_off.load(Ordering::Relaxed) {
+            return None;
+        }
+        let _slot = self.shell_slots.try_acquire().ok()?;
+        let idle = self.shells.lock().ok().and_then(|mut v| v.pop());
+        let mut sh = match idle {
+            Some(sh) => sh,
+            None => {
+                let _permit = self.channels.acquire().await.ok()?;
+                let channel = self.open_channel().await.ok()?;
+                match Shell::start(channel, self.token.clone()).await {
+                    Ok(sh) => sh,
+                    Err(_) => {
+                        // This host cannot keep a shell (no /bin/sh?): use channels from now on.
+                        self.shell_off.store(true, Ordering::Relaxed);
+                        return None;
+                    }
+                }
+            }
+        };
+        if stdin.is_some_and(|s| !s.is_empty()) && !sh.base64 {
+            if let Ok(mut v) = self.shells.lock() {
+                v.push(sh);
+            }
+            return None;
+        }
+        match sh.run(command, stdin).await {
+            Ok(out) => {
+                if let Ok(mut v) = self.shells.lock() {
+                    v.push(sh);
+                }
+                Some(Ok(out))
+            }
+            Err(ShellError::Lost(reason)) => Some(Err(TransportError::Session {
+                host: self.spec.host.clone(),
+                reason,
+            })),
+        }
+    }
+
+    /// Opens a session channel, retrying while sshd refuses it for MaxSessions.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        // sshd frees a finished session's slot only when it next collects closed channels, so
+        // an open right after a close can be refused; such a refusal is retried.
+        let mut attempt = 0u32;
+        loop {
+            match self.handle.channel_open_session().await {
+                Ok(c) => return Ok(c),
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < OPEN_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(6))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn run_channel(
         &self,
         command: &str,
@@ -441,19 +543,10 @@ impl SshConnection {
             .acquire()
             .await
             .map_err(|e| sess(e.to_string()))?;
-        // sshd frees a finished session's slot only when it next collects closed channels, so
-        // an open right after a close can be refused for MaxSessions; such a refusal is retried.
-        let mut attempt = 0u32;
-        let mut channel = loop {
-            match self.handle.channel_open_session().await {
-                Ok(c) => break c,
-                Err(russh::Error::ChannelOpenFailure(_)) if attempt < OPEN_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(6))).await;
-                }
-                Err(e) => return Err(sess(format!("cannot open a channel: {e}"))),
-            }
-        };
+        let mut channel = self
+            .open_channel()
+            .await
+            .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
         channel
             .exec(true, command.as_bytes())
             .await
