@@ -155,6 +155,12 @@ fn plan_apply_idempotence_and_json() {
     assert_eq!(field(&first, "failed"), 0, "{first}");
     assert_eq!(field(&first, "rescued"), 1, "{first}");
     assert_eq!(field(&first, "skipped"), 1, "{first}");
+    // Templated become/ignore_errors/no_log, per host: h1's failure is ignored and shown, h2's
+    // output is hidden.
+    assert_eq!(field(&first, "ignored"), 1, "{first}");
+    assert_eq!(field(recap_line(&r.stdout, "h2"), "ignored"), 0, "{}", r.stdout);
+    assert!(r.stdout.contains("secret-h1"), "{}", r.stdout);
+    assert!(!r.stdout.contains("secret-h2"), "{}", r.stdout);
 
     // Second run: nothing changes, the handler is not notified.
     std::fs::remove_file(s.root.path().join("h1/restarted")).unwrap();

@@ -448,7 +448,7 @@ impl Runner {
         };
         let var = |k: &str| vars.get_raw(k);
         let on = match chain.become_() {
-            Some(b) => b,
+            Some(b) => self.flag(&b, vars).map_err(|e| format!("become: {e}"))?,
             None => match var("ansible_become") {
                 Some(v) => truthy(&v),
                 None => self.defaults.become_,
@@ -1242,13 +1242,19 @@ impl Runner {
             hosts.to_vec()
         };
         self.printer.task_start(&name, targets.len(), handler);
-        let no_log = chain.no_log();
         let results = stream::iter(targets.iter().cloned().map(|h| {
             let name = name.clone();
             async move {
+                // A templated no_log is decided per host; if it cannot be, output stays hidden.
+                let no_log = match chain.no_log_value() {
+                    Some(v @ Value::String(_)) => self
+                        .flag(&v, &self.task_vars(pc, Some(t), chain, &h))
+                        .unwrap_or(true),
+                    _ => chain.no_log(),
+                };
                 let t0 = Instant::now();
                 let o = self.task_on_host(pc, t, chain, &h, &name, no_log).await;
-                (h, o, t0.elapsed())
+                (h, o, t0.elapsed(), no_log)
             }
         }))
         .buffer_unordered(self.opts.forks.max(1))
@@ -1256,7 +1262,7 @@ impl Runner {
         .await;
         self.printer.task_end();
         let mut out = HashMap::new();
-        for (h, o, took) in results {
+        for (h, o, took, no_log) in results {
             self.after_task(t, &h, &o);
             self.record(&h, &name, t, o.clone(), None, no_log, took);
             out.insert(h, o);
@@ -1301,6 +1307,25 @@ impl Runner {
             };
             self.with_host(host, |s| merge(&mut s.set_facts, &f));
         }
+    }
+
+    /// A keyword that is true/false or a template (`become: "{{ x }}"`), for one host.
+    fn flag(&self, v: &Value, vars: &Vars) -> Result<bool, String> {
+        match v {
+            Value::String(_) => self
+                .templar
+                .render_value(v, vars)
+                .map(|r| truthy(&r))
+                .map_err(|e| e.to_string()),
+            other => Ok(truthy(other)),
+        }
+    }
+
+    /// `ignore_errors` for one host (a template that cannot be rendered does not ignore).
+    fn ignore_errors(&self, chain: &Chain<'_>, vars: &Vars) -> bool {
+        chain
+            .ignore_errors()
+            .is_some_and(|v| self.flag(&v, vars).unwrap_or(false))
     }
 
     /// One task on one host: when, loop, the action, until, changed_when/failed_when.
@@ -1392,7 +1417,7 @@ impl Runner {
             r.msg = Some("One or more items failed".into());
         }
         let status = if any_failed {
-            if chain.ignore_errors() {
+            if self.ignore_errors(chain, &vars) {
                 Status::Ignored
             } else {
                 Status::Failed
@@ -1514,7 +1539,7 @@ impl Runner {
                     .insert("attempts".into(), (attempt + 1).into());
             }
             o.status = if o.result.failed {
-                if chain.ignore_errors() {
+                if self.ignore_errors(chain, vars) {
                     Status::Ignored
                 } else {
                     Status::Failed

@@ -21,8 +21,8 @@ impl<'a> Chain<'a> {
         self.levels.iter().rev().find_map(|k| f(k))
     }
 
-    pub fn become_(&self) -> Option<bool> {
-        self.inner(|k| k.become_)
+    pub fn become_(&self) -> Option<Value> {
+        self.inner(|k| k.become_.clone())
     }
     pub fn become_user(&self) -> Option<String> {
         self.inner(|k| k.become_user.clone())
@@ -36,11 +36,20 @@ impl<'a> Chain<'a> {
     pub fn remote_user(&self) -> Option<String> {
         self.inner(|k| k.remote_user.clone())
     }
+    /// `no_log` where no host's variables are at hand: a template counts as true (hide rather
+    /// than leak); see [`Self::no_log_value`] for the per-host setting.
     pub fn no_log(&self) -> bool {
-        self.inner(|k| k.no_log).unwrap_or(false)
+        match self.inner(|k| k.no_log.clone()) {
+            None => false,
+            Some(Value::Bool(b)) => b,
+            Some(_) => true,
+        }
     }
-    pub fn ignore_errors(&self) -> bool {
-        self.inner(|k| k.ignore_errors).unwrap_or(false)
+    pub fn no_log_value(&self) -> Option<Value> {
+        self.inner(|k| k.no_log.clone())
+    }
+    pub fn ignore_errors(&self) -> Option<Value> {
+        self.inner(|k| k.ignore_errors.clone())
     }
     pub fn ignore_unreachable(&self) -> bool {
         self.inner(|k| k.ignore_unreachable).unwrap_or(false)
@@ -148,17 +157,17 @@ mod tests {
     #[test]
     fn innermost_wins_and_when_adds_up() {
         let play = Inherited {
-            become_: Some(true),
+            become_: Some(Value::Bool(true)),
             when: vec!["a".into()],
             ..Default::default()
         };
         let task = Inherited {
-            become_: Some(false),
+            become_: Some(Value::Bool(false)),
             when: vec!["b".into()],
             ..Default::default()
         };
         let c = Chain::default().push(&play).push(&task);
-        assert_eq!(c.become_(), Some(false));
+        assert_eq!(c.become_(), Some(Value::Bool(false)));
         assert_eq!(c.when(), ["a", "b"]);
     }
 }

@@ -43,7 +43,8 @@ pub enum Strategy {
 /// Keywords that plays, blocks and tasks share and that children inherit unless they set them.
 #[derive(Debug, Clone, Default)]
 pub struct Inherited {
-    pub become_: Option<bool>,
+    /// true/false, or a template deciding per host.
+    pub become_: Option<Value>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub become_flags: Option<String>,
@@ -54,8 +55,9 @@ pub struct Inherited {
     /// `environment:` (a mapping, or a template string giving one).
     pub environment: Option<Value>,
     pub vars: Map<String, Value>,
-    pub no_log: Option<bool>,
-    pub ignore_errors: Option<bool>,
+    /// true/false, or a template deciding per host (these three).
+    pub no_log: Option<Value>,
+    pub ignore_errors: Option<Value>,
     pub ignore_unreachable: Option<bool>,
     pub check_mode: Option<Value>,
     pub diff: Option<Value>,

@@ -185,7 +185,7 @@ impl Kw {
     ) -> Result<bool> {
         let kw = &mut self.inherited;
         match key {
-            "become" => kw.become_ = node::opt_bool(file, key, v)?,
+            "become" => kw.become_ = bool_or_template(file, key, v)?,
             "become_user" => kw.become_user = node::opt_string(file, key, v)?,
             "become_method" => kw.become_method = node::opt_string(file, key, v)?,
             "become_flags" => kw.become_flags = node::opt_string(file, key, v)?,
@@ -194,8 +194,8 @@ impl Kw {
             "tags" => kw.tags = node::tags(file, v)?,
             "environment" => kw.environment = environment(file, v)?,
             "vars" => kw.vars.extend(node::vars(file, key, v)?),
-            "no_log" => kw.no_log = node::opt_bool(file, key, v)?,
-            "ignore_errors" => kw.ignore_errors = node::opt_bool(file, key, v)?,
+            "no_log" => kw.no_log = bool_or_template(file, key, v)?,
+            "ignore_errors" => kw.ignore_errors = bool_or_template(file, key, v)?,
             "ignore_unreachable" => kw.ignore_unreachable = node::opt_bool(file, key, v)?,
             "any_errors_fatal" => kw.any_errors_fatal = node::opt_bool(file, key, v)?,
             "run_once" => kw.run_once = node::opt_bool(file, key, v)?,
@@ -262,7 +262,7 @@ fn environment(file: &Path, v: &Node) -> Result<Option<Value>> {
     Ok(Some(v.to_json()))
 }
 
-/// `check_mode` / `diff`: true/false, or a template.
+/// `become`, `no_log`, `ignore_errors`, `check_mode`, `diff`: true/false, or a template.
 fn bool_or_template(file: &Path, key: &str, v: &Node) -> Result<Option<Value>> {
     if let Some(s) = v.as_str() {
         if is_template(s) {

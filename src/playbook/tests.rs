@@ -2,7 +2,7 @@
 
 use super::ast::{Playbook, Task, TaskItem};
 use super::{load_playbook, ErrorKind, LoadError};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
@@ -202,15 +202,25 @@ fn conditions_tags_and_vars() {
         &tasks("    - ping:\n      vars: {foo-bar: 1}\n"),
     )]);
     assert_eq!(m, "4:14: 'foo-bar' is not a valid variable name; use letters, digits and underscores, not starting with a digit");
+    // become/no_log/ignore_errors may be templates, decided per host at run time.
+    let pb = ok(&[(
+        "site.yml",
+        &tasks("    - ping:\n      become: \"{{ b }}\"\n      ignore_errors: yes\n"),
+    )]);
+    let TaskItem::Task(t) = &pb.plays[0].tasks[0] else {
+        panic!("a task")
+    };
+    assert_eq!(t.keywords.become_, Some(json!("{{ b }}")));
+    assert_eq!(t.keywords.ignore_errors, Some(json!(true)));
     let (k, m) = fail(&[(
         "site.yml",
-        &tasks("    - ping:\n      become: \"{{ b }}\"\n"),
+        &tasks("    - ping:\n      run_once: \"{{ b }}\"\n"),
     )]);
     assert_eq!(
         (k, m.as_str()),
         (
             ErrorKind::Unsupported,
-            "4:15: 'become: {{ b }}': a template here is not supported yet; write true or false"
+            "4:17: 'run_once: {{ b }}': a template here is not supported yet; write true or false"
         )
     );
     let (_, m) = fail(&[("site.yml", &tasks("    - ping:\n      no_log: maybe\n"))]);
@@ -378,8 +388,8 @@ fn handlers() {
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].name.as_deref(), Some("bounce"), "role handlers first");
     assert_eq!(
-        (h[1].name.as_deref(), h[1].keywords.become_),
-        (Some("imported"), Some(true))
+        (h[1].name.as_deref(), h[1].keywords.become_.clone()),
+        (Some("imported"), Some(Value::Bool(true)))
     );
 }
 
@@ -425,7 +435,7 @@ fn roles() {
     assert_eq!(r[0].params["db_port"], json!(5432));
     assert_eq!(r[0].keywords.when, ["go"]);
     assert_eq!(r[0].keywords.tags, ["db"]);
-    assert_eq!(r[0].keywords.become_, Some(true));
+    assert_eq!(r[0].keywords.become_, Some(Value::Bool(true)));
     let (_, m) = fail(&[
         ("site.yml", "- hosts: all\n  roles: [r]\n"),
         ("roles/r/meta/main.yml", "dependecies: []\n"),
