@@ -158,7 +158,12 @@ fn plan_apply_idempotence_and_json() {
     // Templated become/ignore_errors/no_log, per host: h1's failure is ignored and shown, h2's
     // output is hidden.
     assert_eq!(field(&first, "ignored"), 1, "{first}");
-    assert_eq!(field(recap_line(&r.stdout, "h2"), "ignored"), 0, "{}", r.stdout);
+    assert_eq!(
+        field(recap_line(&r.stdout, "h2"), "ignored"),
+        0,
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("secret-h1"), "{}", r.stdout);
     assert!(!r.stdout.contains("secret-h2"), "{}", r.stdout);
 
@@ -310,6 +315,16 @@ fn run_time_errors_are_clear() {
         "{}",
         r.stdout
     );
+    // delegate_to the implicit localhost: refused with what to do instead, nothing runs locally.
+    let marker = dir.path().join("ran-locally");
+    let r = run(&format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - command: touch {}\n      delegate_to: localhost\n", marker.display()));
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("over SSH only") && r.stdout.contains("ansible_host=127.0.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(!marker.exists());
     // ignore_errors: the host goes on, the recap counts it.
     let r = run("- hosts: all\n  gather_facts: false\n  tasks:\n    - command: /bin/false\n      ignore_errors: true\n    - debug: {msg: went-on}\n");
     assert_eq!(r.code, 0, "{}", r.all());

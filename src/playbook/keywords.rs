@@ -210,12 +210,12 @@ impl Kw {
             "delegate_to" if delegation => kw.delegate_to = node::opt_string(file, key, v)?,
             "connection" => {
                 if let Some(c) = node::opt_string(file, key, v)? {
-                    if !is_template(&c) && !matches!(c.as_str(), "ssh" | "smart" | "local") {
+                    if !is_template(&c) && !matches!(c.as_str(), "ssh" | "smart") {
                         return Err(err(
                             ErrorKind::Unsupported,
                             file,
                             v,
-                            format!("connection '{c}' is not supported: homelab connects with 'ssh' or 'local'"),
+                            format!("connection '{c}' is not supported: homelab runs every task over SSH (to run on this machine, put it in the inventory with ansible_host=127.0.0.1)"),
                         ));
                     }
                     self.conn

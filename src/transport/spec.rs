@@ -130,6 +130,22 @@ impl ConnectionSpec {
             host: host.to_string(),
             what,
         };
+        match str_var(vars, &["ansible_connection"]).as_deref() {
+            None | Some("ssh" | "smart" | "paramiko" | "") => {}
+            Some("local") => {
+                return Err(err(
+                    "ansible_connection is 'local' (the implicit localhost), but homelab runs tasks \
+                     over SSH only, never on the controller: put this machine in the inventory with \
+                     ansible_host=127.0.0.1 (sshd running), or move files with fetch/copy"
+                        .into(),
+                ))
+            }
+            Some(other) => {
+                return Err(err(format!(
+                    "ansible_connection '{other}' is not supported: homelab connects over SSH"
+                )))
+            }
+        }
         let mut notes = Vec::new();
         let name = str_var(vars, &["ansible_host", "ansible_ssh_host"]).unwrap_or(host.to_string());
         let cfg = ssh_config.lookup(&name);
@@ -331,6 +347,33 @@ mod tests {
 
     fn vars(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn local_and_other_connections_are_refused_with_a_way_out() {
+        let d = Defaults::default();
+        let c = SshConfig::default();
+        let e = ConnectionSpec::resolve(
+            "localhost",
+            &vars(json!({"ansible_connection": "local"})),
+            &d,
+            &c,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("localhost") && e.contains("ansible_host=127.0.0.1"),
+            "{e}"
+        );
+        let e =
+            ConnectionSpec::resolve("c1", &vars(json!({"ansible_connection": "docker"})), &d, &c)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("'docker' is not supported"), "{e}");
+        assert!(
+            ConnectionSpec::resolve("h", &vars(json!({"ansible_connection": "ssh"})), &d, &c)
+                .is_ok()
+        );
     }
 
     #[test]
