@@ -27,7 +27,7 @@ fn kw(k: &Inherited) -> String {
     let mut add = |name: &str, v: String| {
         let _ = write!(s, " {name}={v}");
     };
-    if let Some(b) = k.become_ {
+    if let Some(b) = &k.become_ {
         add("become", b.to_string());
     }
     if let Some(u) = &k.become_user {
