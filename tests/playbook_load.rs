@@ -229,7 +229,7 @@ handlers:
   shell 'reload things' {"_raw_params":"systemctl reload web"} listen=["reload web"] @site/site.yml:89:7
 "#;
 
-const EXTRA_PLAY: &str = r#"play None hosts=localhost tags=["extra"] vars={"ansible_connection":"local","imported":true} @site/extra.yml:1:3
+const EXTRA_PLAY: &str = r#"play None hosts=localhost tags=["extra"] vars={"ansible_connection":"ssh","imported":true} @site/extra.yml:1:3
 pre_tasks:
 tasks:
   raw {"_raw_params":"uptime"} @site/extra.yml:5:7

@@ -230,6 +230,12 @@ fn conditions_tags_and_vars() {
         &tasks("    - ping:\n      connection: docker\n"),
     )]);
     assert_eq!(k, ErrorKind::Unsupported);
+    let (k, m) = fail(&[("site.yml", &tasks("    - ping:\n      connection: local\n"))]);
+    assert_eq!(k, ErrorKind::Unsupported);
+    assert!(
+        m.contains("over SSH") && m.contains("ansible_host=127.0.0.1"),
+        "{m}"
+    );
     let (k, m) = fail(&[("site.yml", &tasks("    - ping:\n      async: 10\n"))]);
     assert_eq!((k, m.as_str()), (ErrorKind::Unsupported, "4:7: async tasks (async/poll) are not supported yet: remove 'async' and 'poll' to run the task in the foreground"));
 }
