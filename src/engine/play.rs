@@ -8,7 +8,7 @@ use crate::inventory::Inventory;
 use crate::modules::core::{Planned, TaskCtx, TaskResult};
 use crate::output::play::{Printer, Stats, Status};
 use crate::playbook::ast::{Block, Play, Playbook, Role, Serial, Strategy, Task, TaskItem};
-use crate::template::{Templar, Vars};
+use crate::template::{Prebuilt, Templar, Vars};
 use crate::transport::spec::{truthy, ConnectionSpec, Defaults};
 use crate::transport::ssh_config::SshConfig;
 use crate::transport::{Become, BecomeMethod, Connection};
@@ -45,6 +45,8 @@ struct HostState {
     notified: Vec<String>,
     /// Check mode: what earlier tasks would have done to paths on this host.
     planned: Arc<Planned>,
+    /// Bumped whenever facts or set_facts change (so `hostvars` is rebuilt for this host only).
+    vars_gen: u64,
 }
 
 type ConnCell = Arc<OnceCell<Result<Arc<Connection>, String>>>;
@@ -59,6 +61,8 @@ pub struct Runner {
     pool: Mutex<HashMap<String, ConnCell>>,
     hosts: Mutex<IndexMap<String, HostState>>,
     inv_vars: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Each host's `hostvars` entry and the `vars_gen` it was built at.
+    hostvars_cache: Mutex<HashMap<String, (u64, Prebuilt)>>,
     /// Roles loaded at run time by `include_role`, by path.
     dyn_roles: Mutex<HashMap<PathBuf, Arc<Role>>>,
     /// Handlers those roles brought.
@@ -262,6 +266,7 @@ impl Runner {
             pool: Mutex::new(HashMap::new()),
             hosts: Mutex::new(IndexMap::new()),
             inv_vars: Mutex::new(HashMap::new()),
+            hostvars_cache: Mutex::new(HashMap::new()),
             dyn_roles: Mutex::new(HashMap::new()),
             dyn_handlers: Mutex::new(Vec::new()),
         })
@@ -292,13 +297,27 @@ impl Runner {
         m
     }
 
-    /// Every host's variables for `hostvars` (inventory, facts, set_facts).
-    fn hostvars(&self) -> Map<String, Value> {
-        let mut out = Map::new();
+    /// Every host's variables for `hostvars` (inventory, facts, set_facts). Each host's entry is
+    /// converted once and kept until its facts change: building it per task would cost
+    /// hosts x hosts conversions for every task.
+    fn hostvars(&self) -> Prebuilt {
         let states = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .hostvars_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
         for h in self.inv.hosts() {
+            let st = states.get(&h);
+            let gen = st.map_or(0, |s| s.vars_gen);
+            if let Some((g, node)) = cache.get(&h) {
+                if *g == gen {
+                    out.push((h, node.clone()));
+                    continue;
+                }
+            }
             let mut m = self.inventory_vars(&h);
-            if let Some(st) = states.get(&h) {
+            if let Some(st) = st {
                 merge(&mut m, &st.facts);
                 if !st.facts.is_empty() {
                     m.insert(
@@ -308,9 +327,11 @@ impl Runner {
                 }
                 merge(&mut m, &st.set_facts);
             }
-            out.insert(h, Value::Object(m));
+            let node = Prebuilt::from_json(Value::Object(m));
+            cache.insert(h.clone(), (gen, node.clone()));
+            out.push((h, node));
         }
-        out
+        Prebuilt::map(out)
     }
 
     /// The variables a task sees on a host, by Ansible's precedence (lowest first).
@@ -361,7 +382,6 @@ impl Runner {
             m.insert("role_path".into(), r.path.display().to_string().into());
         }
         merge(&mut m, &self.opts.extra_vars);
-        m.insert("hostvars".into(), Value::Object(self.hostvars()));
         m.insert("groups".into(), json!(self.inv.groups()));
         let alive: Vec<String> = pc
             .batch
@@ -395,7 +415,9 @@ impl Runner {
         let base = role
             .map(|r| r.path.clone())
             .unwrap_or_else(|| pc.play.dir.clone());
-        Vars::new(m).with_base_dir(base)
+        Vars::new(m)
+            .with_prebuilt(vec![("hostvars".into(), self.hostvars())])
+            .with_base_dir(base)
     }
 
     /// The host's connection, opened once for the whole run.
@@ -1140,7 +1162,10 @@ impl Runner {
                 Err(e) => Outcome::new(Status::Unreachable, TaskResult::failed(e)),
                 Ok(conn) => match facts::gather(&conn).await {
                     Ok(f) => {
-                        self.with_host(&h, |s| merge(&mut s.facts, &f));
+                        self.with_host(&h, |s| {
+                            merge(&mut s.facts, &f);
+                            s.vars_gen += 1;
+                        });
                         Outcome::new(Status::Ok, TaskResult::changed(false))
                     }
                     Err(e) if e.is_unreachable() => {
@@ -1289,6 +1314,7 @@ impl Runner {
             let v = mark_unsafe(v);
             self.with_host(host, |s| {
                 s.set_facts.insert(reg.clone(), v);
+                s.vars_gen += 1;
             });
         }
         if o.status == Status::Changed && !t.notify.is_empty() {
@@ -1305,7 +1331,10 @@ impl Runner {
                 Value::Object(m) => m,
                 _ => Map::new(),
             };
-            self.with_host(host, |s| merge(&mut s.set_facts, &f));
+            self.with_host(host, |s| {
+                merge(&mut s.set_facts, &f);
+                s.vars_gen += 1;
+            });
         }
     }
 

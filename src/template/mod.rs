@@ -56,7 +56,7 @@ mod yaml_emit;
 #[cfg(test)]
 mod tests;
 
-pub use vars::Vars;
+pub use vars::{Prebuilt, Vars};
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};

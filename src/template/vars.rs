@@ -82,6 +82,22 @@ impl Node {
     }
 }
 
+/// A variable value converted once, to be shared by many [`Vars`] (see [`Vars::with_prebuilt`]).
+#[derive(Debug, Clone)]
+pub struct Prebuilt(Node);
+
+impl Prebuilt {
+    pub fn from_json(v: serde_json::Value) -> Prebuilt {
+        Prebuilt(Node::from_json(v))
+    }
+    /// A mapping of prebuilt values.
+    pub fn map(entries: impl IntoIterator<Item = (String, Prebuilt)>) -> Prebuilt {
+        Prebuilt(Node::Map(Arc::new(
+            entries.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        )))
+    }
+}
+
 /// Whether a string would be templated (Ansible's `is_possibly_template`).
 pub(crate) fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
@@ -130,6 +146,18 @@ impl Vars {
                     .into_iter()
                     .map(|(k, v)| (k, Node::from_json(v)))
                     .collect(),
+                parent: Some(self.top.clone()),
+            }),
+            base_dir: self.base_dir.clone(),
+        }
+    }
+
+    /// A layer of values converted beforehand (shared, not copied): `hostvars` is the same for
+    /// every task on every host until a fact changes.
+    pub fn with_prebuilt(&self, entries: Vec<(String, Prebuilt)>) -> Vars {
+        Vars {
+            top: Arc::new(Layer {
+                map: entries.into_iter().map(|(k, v)| (k, v.0)).collect(),
                 parent: Some(self.top.clone()),
             }),
             base_dir: self.base_dir.clone(),
