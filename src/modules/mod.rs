@@ -4,12 +4,16 @@ pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod core;
+pub mod fetch;
 pub mod file;
+pub mod find;
 pub mod lineinfile;
 pub mod ping;
 pub mod registry;
 pub mod remote;
 pub mod replace;
+pub mod slurp;
+pub mod stat;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
@@ -106,6 +110,10 @@ pub async fn dispatch(
         "lineinfile" => drive::<lineinfile::LineInFile>(ctx, args).await,
         "blockinfile" => drive::<blockinfile::BlockInFile>(ctx, args).await,
         "replace" => drive::<replace::Replace>(ctx, args).await,
+        "stat" => drive::<stat::Stat>(ctx, args).await,
+        "find" => drive::<find::Find>(ctx, args).await,
+        "slurp" => drive::<slurp::Slurp>(ctx, args).await,
+        "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -97,6 +97,30 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::replace::Replace>),
     },
     Spec {
+        name: "stat",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::stat::Stat>),
+    },
+    Spec {
+        name: "find",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::find::Find>),
+    },
+    Spec {
+        name: "slurp",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::slurp::Slurp>),
+    },
+    Spec {
+        name: "fetch",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::fetch::Fetch>),
+    },
+    Spec {
         name: "ping",
         runner: Runner::Remote,
         free_form: false,
