@@ -225,3 +225,39 @@ pub fn homelab(args: &[&str], envs: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// The machine's shared lab (3 Debian hosts, `-i lab`), started if it is not running (`lab up`
+/// leaves a healthy lab alone). Tests that use it must not take it down, and must each touch
+/// their own packages, units, users and paths, since they run at once. Returns false (after a
+/// note) where the lab cannot run: without root; in CI that is a failure.
+pub fn shared_lab() -> bool {
+    if !is_root() {
+        if std::env::var_os("CI").is_some() {
+            panic!("lab tests need root (bridges, mounts, containers)");
+        }
+        eprintln!("skipped: the lab needs root");
+        return false;
+    }
+    static UP: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let r = UP.get_or_init(|| {
+        let r = homelab(&["lab", "up", "3"], &[]);
+        if r.code == 0 {
+            Ok(())
+        } else {
+            Err(r.all())
+        }
+    });
+    if let Err(e) = r {
+        panic!("homelab lab up 3 failed:\n{e}");
+    }
+    true
+}
+
+/// Runs a shell command on a lab host as root (through the lab's own key), for test setup and
+/// checks that must not go through the code under test.
+pub fn lab_sh(host: &str, command: &str) -> Run {
+    homelab(
+        &["run", "-i", "lab", host, "-m", "shell", "-a", command, "--become"],
+        &[],
+    )
+}
