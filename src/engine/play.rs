@@ -11,7 +11,7 @@ use crate::playbook::ast::{Block, Play, Playbook, Role, Serial, Strategy, Task, 
 use crate::template::{Prebuilt, Templar, Vars};
 use crate::transport::spec::{truthy, ConnectionSpec, Defaults};
 use crate::transport::ssh_config::SshConfig;
-use crate::transport::{Become, BecomeMethod, Connection};
+use crate::transport::{Become, BecomeMethod, Connection, ExecRequest};
 use futures::stream::{self, StreamExt};
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
@@ -435,6 +435,87 @@ impl Runner {
         })
         .await
         .clone()
+    }
+
+    /// `wait_for_connection`: tries to connect and run a command until it works or `timeout`
+    /// passes, reopening the connection as needed (a host still booting, or one that was just
+    /// rebooted). Runs in check mode too: it changes nothing.
+    async fn wait_for_connection(
+        &self,
+        host: &str,
+        args: &Map<String, Value>,
+        vars: &Vars,
+    ) -> Outcome {
+        let num = |k: &str, default: f64| -> Result<f64, String> {
+            match args.get(k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(default)),
+                Some(Value::String(s)) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("wait_for_connection: {k} must be a number, not '{s}'")),
+                Some(other) => Err(format!(
+                    "wait_for_connection: {k} must be a number, not {other}"
+                )),
+            }
+        };
+        let (timeout, delay, pause, per_try) = match (
+            num("timeout", 600.0),
+            num("delay", 0.0),
+            num("sleep", 1.0),
+            num("connect_timeout", 5.0),
+        ) {
+            (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d.max(0.5)),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+                return Outcome::failed(e)
+            }
+        };
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
+        let per_try = Duration::from_secs_f64(per_try);
+        let mut last;
+        loop {
+            // A failure cached by an earlier attempt is forgotten, so this one really connects.
+            {
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                if pool
+                    .get(host)
+                    .and_then(|c| c.get())
+                    .is_some_and(|r| r.is_err())
+                {
+                    pool.remove(host);
+                }
+            }
+            match tokio::time::timeout(per_try, self.connection(host, vars)).await {
+                Err(_) => last = format!("no connection within {} s", per_try.as_secs_f64()),
+                Ok(Err(e)) => last = e,
+                Ok(Ok(conn)) => {
+                    let mut req = ExecRequest::new("true");
+                    req.timeout = Some(per_try);
+                    match tokio::time::timeout(per_try, conn.exec(&req)).await {
+                        Ok(Ok(o)) if o.success() => {
+                            return Outcome::new(
+                                Status::Ok,
+                                TaskResult::changed(false)
+                                    .with("elapsed", started.elapsed().as_secs()),
+                            )
+                        }
+                        Ok(Ok(o)) => last = format!("a test command failed: rc={}", o.rc()),
+                        Ok(Err(e)) => last = e.to_string(),
+                        Err(_) => last = "the host did not answer".into(),
+                    }
+                    // The session is dead or stuck: open a new one on the next try.
+                    let _ = tokio::time::timeout(per_try, conn.reconnect()).await;
+                }
+            }
+            if started.elapsed().as_secs_f64() >= timeout {
+                return Outcome::failed(format!(
+                    "timed out waiting for connection to {host} after {} s: {last}",
+                    timeout
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs_f64(pause.max(0.1))).await;
+        }
     }
 
     /// Connection settings from the host's (templated) connection variables.
@@ -1640,6 +1721,9 @@ impl Runner {
             },
             None => host.to_string(),
         };
+        if t.action == "wait_for_connection" {
+            return self.wait_for_connection(&target, &args, vars).await;
+        }
         let conn = match self.connection(&target, vars).await {
             Ok(c) => c,
             Err(e) => return Outcome::new(Status::Unreachable, TaskResult::failed(e)),

@@ -398,6 +398,26 @@ pub mod boolish {
     }
 }
 
+/// Seconds (or other numbers) given as a number or a numeric string (`timeout: "600"`).
+pub mod numish {
+    use serde::{Deserialize, Deserializer};
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        let v = Option::<serde_json::Value>::deserialize(d)?;
+        match v {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
+            Some(serde_json::Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("'{s}' is not a number"))),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "'{other}' is not a number"
+            ))),
+        }
+    }
+}
+
 /// Strings or numbers as a string (YAML `mode: 0644` may arrive as a number or a string).
 pub mod stringish {
     use serde::{Deserialize, Deserializer};

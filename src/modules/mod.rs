@@ -9,6 +9,7 @@ pub mod file;
 pub mod find;
 pub mod lineinfile;
 pub mod ping;
+pub mod reboot;
 pub mod registry;
 pub mod remote;
 pub mod replace;
@@ -110,6 +111,7 @@ pub async fn dispatch(
         "lineinfile" => drive::<lineinfile::LineInFile>(ctx, args).await,
         "blockinfile" => drive::<blockinfile::BlockInFile>(ctx, args).await,
         "replace" => drive::<replace::Replace>(ctx, args).await,
+        "reboot" => drive::<reboot::Reboot>(ctx, args).await,
         "stat" => drive::<stat::Stat>(ctx, args).await,
         "find" => drive::<find::Find>(ctx, args).await,
         "slurp" => drive::<slurp::Slurp>(ctx, args).await,

@@ -127,6 +127,18 @@ pub const MODULES: &[Spec] = &[
         args: Some(|| &["data"]),
     },
     Spec {
+        name: "reboot",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::reboot::Reboot>),
+    },
+    Spec {
+        name: "wait_for_connection",
+        runner: Runner::Engine,
+        free_form: false,
+        args: Some(|| &["timeout", "delay", "sleep", "connect_timeout"]),
+    },
+    Spec {
         name: "debug",
         runner: Runner::Engine,
         free_form: false,

@@ -143,6 +143,14 @@ impl Connection {
         }
     }
 
+    /// Opens the connection again in place (after a reboot); a local connection has nothing to do.
+    pub async fn reconnect(&self) -> Result<(), TransportError> {
+        match self {
+            Connection::Ssh(c) => c.reconnect().await,
+            Connection::Local(_) => Ok(()),
+        }
+    }
+
     /// The inventory name of the host this connection reaches.
     pub fn host(&self) -> &str {
         match self {

@@ -93,9 +93,16 @@ impl client::Handler for ClientHandler {
     }
 }
 
-/// An open, authenticated SSH connection to one host.
+/// An open, authenticated SSH connection to one host. After a reboot it can be opened again in
+/// place ([`SshConnection::reconnect`]), so everyone holding it goes on with the new session.
 pub struct SshConnection {
     spec: ConnectionSpec,
+    session: std::sync::RwLock<Arc<Session>>,
+}
+
+/// One SSH session and what lives on it.
+struct Session {
+    host: String,
     handle: Handle<ClientHandler>,
     channels: Semaphore,
     /// Idle persistent shells (see [`super::shell`]).
@@ -184,6 +191,57 @@ fn methods_str(m: &MethodSet) -> String {
 impl SshConnection {
     /// Connects, checks the host key, and authenticates (key files, then ssh-agent).
     pub async fn connect(spec: ConnectionSpec) -> Result<SshConnection, TransportError> {
+        let session = Session::open(&spec).await?;
+        Ok(SshConnection {
+            spec,
+            session: std::sync::RwLock::new(Arc::new(session)),
+        })
+    }
+
+    /// Opens a new session to the same host in place of the current one (after a reboot). The
+    /// old session's shells and channels are dropped.
+    pub async fn reconnect(&self) -> Result<(), TransportError> {
+        let fresh = Arc::new(Session::open(&self.spec).await?);
+        let old = match self.session.write() {
+            Ok(mut g) => std::mem::replace(&mut *g, fresh),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), fresh),
+        };
+        // Best effort: the old connection is usually dead already.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            old.handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en"),
+        )
+        .await;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Session> {
+        match self.session.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.spec.host
+    }
+
+    pub fn spec(&self) -> &ConnectionSpec {
+        &self.spec
+    }
+
+    pub async fn close(&self) {
+        let _ = self
+            .current()
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+impl Session {
+    async fn open(spec: &ConnectionSpec) -> Result<Session, TransportError> {
         let host = spec.host.clone();
         let addr = format!("{}:{}", spec.address, spec.port);
         let secs = spec.connect_timeout.as_secs().max(1);
@@ -354,8 +412,8 @@ impl SshConnection {
                 accepts,
             });
         }
-        Ok(SshConnection {
-            spec,
+        Ok(Session {
+            host: spec.host.clone(),
             handle,
             channels: Semaphore::new(MAX_CHANNELS),
             shells: Mutex::new(Vec::new()),
@@ -364,25 +422,13 @@ impl SshConnection {
             token: shell::random_token(),
         })
     }
+}
 
-    pub fn host(&self) -> &str {
-        &self.spec.host
-    }
-
-    pub fn spec(&self) -> &ConnectionSpec {
-        &self.spec
-    }
-
-    pub async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
-    }
-
+impl SshConnection {
     /// Runs one command on its own channel and collects its output.
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
         let host = self.spec.host.clone();
+        let s = self.current();
         let (command, stdin) = match &req.become_ {
             Some(b) => {
                 let w = b
@@ -408,7 +454,7 @@ impl SshConnection {
             .as_ref()
             .is_none_or(|s| s.len() <= shell::INBAND_STDIN_MAX);
         if req.timeout.is_none() && inband {
-            if let Some(res) = self.run_in_shell(&command, stdin.as_deref()).await {
+            if let Some(res) = s.run_in_shell(&command, stdin.as_deref()).await {
                 let mut out = res?;
                 if req.become_.is_some() {
                     become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
@@ -428,7 +474,7 @@ impl SshConnection {
         } else {
             command
         };
-        let mut out = match self
+        let mut out = match s
             .run_channel(&command, stdin, req.timeout, &req.command)
             .await
         {
@@ -458,7 +504,9 @@ impl SshConnection {
         }
         Ok(out)
     }
+}
 
+impl Session {
     /// Runs a command in one of the host's persistent shells. `None`: no shell can take it now
     /// (all busy, shells turned off or not working on this host); the caller opens a channel.
     async fn run_in_shell(
@@ -500,7 +548,7 @@ impl SshConnection {
                 Some(Ok(out))
             }
             Err(ShellError::Lost(reason)) => Some(Err(TransportError::Session {
-                host: self.spec.host.clone(),
+                host: self.host.clone(),
                 reason,
             })),
         }
@@ -531,7 +579,7 @@ impl SshConnection {
         what: &str,
     ) -> Result<ExecOutput, ChannelError> {
         use tokio::io::AsyncWriteExt;
-        let host = &self.spec.host;
+        let host = &self.host;
         let sess = |reason: String| {
             Failed(TransportError::Session {
                 host: host.clone(),

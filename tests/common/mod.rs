@@ -257,7 +257,9 @@ pub fn shared_lab() -> bool {
 /// checks that must not go through the code under test.
 pub fn lab_sh(host: &str, command: &str) -> Run {
     homelab(
-        &["run", "-i", "lab", host, "-m", "shell", "-a", command, "--become"],
+        &[
+            "run", "-i", "lab", host, "-m", "shell", "-a", command, "--become",
+        ],
         &[],
     )
 }
