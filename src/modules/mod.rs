@@ -3,6 +3,7 @@
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod copy_tree;
 pub mod core;
 pub mod file;
 pub mod lineinfile;
@@ -10,10 +11,12 @@ pub mod ping;
 pub mod registry;
 pub mod remote;
 pub mod replace;
+pub mod script;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
 
@@ -106,6 +109,8 @@ pub async fn dispatch(
         "lineinfile" => drive::<lineinfile::LineInFile>(ctx, args).await,
         "blockinfile" => drive::<blockinfile::BlockInFile>(ctx, args).await,
         "replace" => drive::<replace::Replace>(ctx, args).await,
+        "script" => drive::<script::Script>(ctx, args).await,
+        "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
