@@ -1,7 +1,10 @@
 //! `copy`: put content (`content:`) or a controller file (`src:`) at `dest`, atomically, with
 //! owner/mode/backup/validate. Probe: the destination's state, checksum and (for diffs) content,
 //! in one round trip. No change when the checksum, owner and mode already match.
+//!
+//! Folder trees (`src:` a controller folder) and `remote_src: true` are in [`super::copy_tree`].
 
+use super::copy_tree::{self, TreePlan};
 use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
 use super::remote::{self, Kind, PathState, Want, WriteOpts};
 use serde::Deserialize;
@@ -16,6 +19,9 @@ pub struct Args {
     pub content: Option<String>,
     #[serde(default, deserialize_with = "stringish::option")]
     pub mode: Option<String>,
+    /// Mode of the folders a tree copy creates.
+    #[serde(default, deserialize_with = "stringish::option")]
+    pub directory_mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,
     #[serde(default, with = "boolish")]
@@ -25,6 +31,9 @@ pub struct Args {
     pub validate: Option<String>,
     #[serde(default, with = "boolish")]
     pub remote_src: bool,
+    /// Follow symbolic links in a controller-side `src` folder (the only supported way).
+    #[serde(default = "yes", with = "boolish")]
+    pub local_follow: bool,
     /// Accepted for compatibility; homelab always writes atomically.
     #[serde(default, with = "boolish::option")]
     pub unsafe_writes: Option<bool>,
@@ -34,7 +43,28 @@ fn yes() -> bool {
     true
 }
 
-pub struct Plan {
+fn opts<'a>(a: &'a Args, src: &'a str) -> copy_tree::Opts<'a> {
+    copy_tree::Opts {
+        dest: &a.dest,
+        src,
+        mode: a.mode.as_deref(),
+        directory_mode: a.directory_mode.as_deref(),
+        owner: a.owner.as_deref(),
+        group: a.group.as_deref(),
+        force: a.force,
+        backup: a.backup,
+        validate: a.validate.as_deref(),
+    }
+}
+
+pub enum Plan {
+    /// One file (content, or a controller file).
+    File(FilePlan),
+    /// A folder tree, or a remote_src file or folder.
+    Tree(TreePlan),
+}
+
+pub struct FilePlan {
     /// The bytes to write.
     data: Vec<u8>,
     /// The final path (dest, or dest/basename(src) when dest is a folder).
@@ -42,6 +72,8 @@ pub struct Plan {
     state: PathState,
     content_changes: bool,
     attrs_change: bool,
+    /// The mode to set (`preserve` resolved to the source's).
+    mode: Option<String>,
 }
 
 pub struct Copy;
@@ -75,23 +107,36 @@ impl Module for Copy {
     type Plan = Plan;
 
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
+        let mut preserve = None;
         let data = match (&a.content, &a.src) {
             (Some(c), None) => c.clone().into_bytes(),
             (None, Some(src)) if !a.remote_src => {
                 let p = ctx.find_file("files", src)?;
                 if p.is_dir() {
-                    return Err(ModuleError::Failed(format!(
-                        "src={src} is a directory: copying folder trees is not supported yet; copy its files one by one"
-                    )));
+                    if !a.local_follow {
+                        return Err(ModuleError::Failed(
+                            "local_follow: false is not supported: links in a src folder are always followed".into(),
+                        ));
+                    }
+                    return copy_tree::plan_local(ctx, &opts(a, src), &p)
+                        .await
+                        .map(Plan::Tree);
                 }
-                std::fs::read(&p).map_err(|e| {
+                let data = std::fs::read(&p).map_err(|e| {
                     ModuleError::Failed(format!("cannot read src {}: {e}", p.display()))
-                })?
+                })?;
+                if a.mode.as_deref() == Some("preserve") {
+                    use std::os::unix::fs::PermissionsExt;
+                    preserve = std::fs::metadata(&p)
+                        .ok()
+                        .map(|m| format!("{:04o}", m.permissions().mode() & 0o7777));
+                }
+                data
             }
-            (None, Some(_)) => {
-                return Err(ModuleError::Failed(
-                    "remote_src is not supported yet; use command: cp -p".into(),
-                ))
+            (None, Some(src)) => {
+                return copy_tree::plan_remote(ctx, &opts(a, src))
+                    .await
+                    .map(Plan::Tree)
             }
             (Some(_), Some(_)) => {
                 return Err(ModuleError::Failed(
@@ -104,6 +149,17 @@ impl Module for Copy {
                 ))
             }
         };
+        if a.remote_src && a.content.is_some() {
+            return Err(ModuleError::Failed(
+                "remote_src needs src (a path on the host), not content".into(),
+            ));
+        }
+        if a.mode.as_deref() == Some("preserve") && preserve.is_none() {
+            return Err(ModuleError::Failed(
+                "mode: preserve needs src (content has no mode to keep)".into(),
+            ));
+        }
+        let mode = preserve.or(a.mode.clone());
         let want = Want {
             checksum: true,
             content_limit: if ctx.diff { remote::MAX_DIFF } else { 0 },
@@ -151,18 +207,25 @@ impl Module for Copy {
             _ => state.checksum.as_deref() != Some(sha1_hex(&data).as_str()),
         };
         let attrs_change = state.exists()
-            && (mode_differs(a.mode.as_deref(), &state)
+            && (mode_differs(mode.as_deref(), &state)
                 || owner_differs(a.owner.as_deref(), a.group.as_deref(), &state));
-        Ok(Plan {
+        Ok(Plan::File(FilePlan {
             data,
             path,
             state,
             content_changes,
             attrs_change,
-        })
+            mode,
+        }))
     }
 
     fn describe(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) -> TaskResult {
+        let p = match p {
+            Plan::File(p) => p,
+            Plan::Tree(t) => {
+                return t.describe(ctx, &opts(a, a.src.as_deref().unwrap_or_default()))
+            }
+        };
         let mut r = TaskResult::changed(p.content_changes || p.attrs_change)
             .with("dest", p.path.clone())
             .with("checksum", sha1_hex(&p.data))
@@ -182,7 +245,7 @@ impl Module for Copy {
             r.diff.push(super::file::attrs_diff(
                 &p.path,
                 &p.state,
-                a.mode.as_deref(),
+                p.mode.as_deref(),
                 a.owner.as_deref(),
                 a.group.as_deref(),
             ));
@@ -190,8 +253,12 @@ impl Module for Copy {
         r
     }
 
-    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) {
-        let mode = a
+    fn simulate(ctx: &TaskCtx<'_>, _a: &Args, p: &Plan) {
+        let p = match p {
+            Plan::File(p) => p,
+            Plan::Tree(t) => return t.simulate(ctx),
+        };
+        let mode = p
             .mode
             .as_deref()
             .and_then(|m| super::file::resolve_mode(m, p.state.mode, false).ok());
@@ -210,9 +277,17 @@ impl Module for Copy {
         p: Plan,
         mut done: TaskResult,
     ) -> Result<TaskResult, ModuleError> {
+        let p = match p {
+            Plan::File(p) => p,
+            Plan::Tree(t) => {
+                return t
+                    .apply(ctx, &opts(a, a.src.as_deref().unwrap_or_default()), done)
+                    .await
+            }
+        };
         if p.content_changes {
             let opts = WriteOpts {
-                mode: a.mode.as_deref(),
+                mode: p.mode.as_deref(),
                 owner: a.owner.as_deref(),
                 group: a.group.as_deref(),
                 backup: a.backup,
@@ -226,7 +301,7 @@ impl Module for Copy {
             super::file::set_attrs(
                 ctx,
                 &p.path,
-                a.mode.as_deref(),
+                p.mode.as_deref(),
                 a.owner.as_deref(),
                 a.group.as_deref(),
             )

@@ -140,6 +140,16 @@ impl TaskCtx<'_> {
         command: impl Into<String>,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, ModuleError> {
+        self.exec_limited(command, stdin, None).await
+    }
+
+    /// Like [`TaskCtx::exec_with`], stopped (and an error) when it runs longer than `timeout`.
+    pub async fn exec_limited(
+        &self,
+        command: impl Into<String>,
+        stdin: Option<Vec<u8>>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<ExecOutput, ModuleError> {
         let mut command = command.into();
         if !self.env.is_empty() {
             let mut prefix = String::from("export");
@@ -155,7 +165,7 @@ impl TaskCtx<'_> {
             command,
             stdin,
             become_: self.become_.cloned(),
-            timeout: None,
+            timeout,
         };
         Ok(self.conn.exec(&req).await?)
     }

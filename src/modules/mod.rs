@@ -3,6 +3,7 @@
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod copy_tree;
 pub mod core;
 pub mod fetch;
 pub mod file;
@@ -13,12 +14,14 @@ pub mod reboot;
 pub mod registry;
 pub mod remote;
 pub mod replace;
+pub mod script;
 pub mod slurp;
 pub mod stat;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
 
@@ -116,6 +119,8 @@ pub async fn dispatch(
         "find" => drive::<find::Find>(ctx, args).await,
         "slurp" => drive::<slurp::Slurp>(ctx, args).await,
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
+        "script" => drive::<script::Script>(ctx, args).await,
+        "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -121,6 +121,18 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::fetch::Fetch>),
     },
     Spec {
+        name: "script",
+        runner: Runner::Remote,
+        free_form: true,
+        args: Some(names::<super::script::Script>),
+    },
+    Spec {
+        name: "wait_for",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::wait_for::WaitFor>),
+    },
+    Spec {
         name: "ping",
         runner: Runner::Remote,
         free_form: false,

@@ -63,12 +63,14 @@ impl Module for Template {
             src: None,
             content: Some(text),
             mode: a.mode.clone(),
+            directory_mode: None,
             owner: a.owner.clone(),
             group: a.group.clone(),
             backup: a.backup,
             force: a.force,
             validate: a.validate.clone(),
             remote_src: false,
+            local_follow: true,
             unsafe_writes: None,
         };
         let copy_plan = Copy::plan(ctx, &copy_args).await?;
