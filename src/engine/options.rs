@@ -107,9 +107,6 @@ pub struct FactCacheArgs {
 
 impl FactCacheArgs {
     pub fn cache(&self) -> anyhow::Result<Option<super::facts::cache::FactCache>> {
-        super::facts::cache::FactCache::configure(
-            self.fact_cache.clone(),
-            self.fact_cache_timeout,
-        )
+        super::facts::cache::FactCache::configure(self.fact_cache.clone(), self.fact_cache_timeout)
     }
 }

@@ -156,7 +156,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(c.path("n1")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(c.path("n1"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // No temp file left behind.

@@ -8,7 +8,7 @@ pub mod cache;
 pub mod parse;
 pub mod script;
 
-use crate::transport::{Become, Connection, ExecRequest, TransportError};
+use crate::transport::{Become, Connection, ExecOutput, ExecRequest, TransportError};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -248,29 +248,46 @@ pub async fn gather(
             timeout: Some(req.timeout),
         })
         .await
-        .map_err(|e| match e {
-            TransportError::CommandTimeout { host, secs, .. } => {
-                GatherError::Transport(TransportError::CommandTimeout {
-                    host,
-                    what: format!(
-                        "fact gathering (gather_timeout={secs}s; raise gather_timeout, or look for a hung network mount under df)"
-                    ),
-                    secs,
-                })
-            }
-            other => GatherError::Transport(other),
-        })?;
+        .map_err(timeout_hint)?;
+    from_output(conn.host(), &out, req)
+}
+
+/// A timeout says which knob to turn.
+pub fn timeout_hint(e: TransportError) -> GatherError {
+    match e {
+        TransportError::CommandTimeout { host, secs, .. } => {
+            GatherError::Transport(TransportError::CommandTimeout {
+                host,
+                what: format!(
+                    "fact gathering (gather_timeout={secs}s; raise gather_timeout, or look for a hung network mount under df)"
+                ),
+                secs,
+            })
+        }
+        other => GatherError::Transport(other),
+    }
+}
+
+/// Facts from the script's output (with `ansible_gather_subset`, `module_setup`, `filter`).
+pub fn from_output(
+    host: &str,
+    out: &ExecOutput,
+    req: &Request,
+) -> Result<Map<String, Value>, GatherError> {
     let text = out.stdout_str();
     // Whatever a login script printed before the script's first line is not facts.
     let Some(start) = text.find("@@kv\n") else {
         return Err(GatherError::Output {
-            host: conn.host().to_string(),
+            host: host.to_string(),
             status: out.exit_status,
             stderr: out.stderr_str().trim().to_string(),
         });
     };
     let mut facts = parse::facts(&text[start..], &req.parts);
-    facts.insert("ansible_gather_subset".into(), serde_json::json!(req.subset));
+    facts.insert(
+        "ansible_gather_subset".into(),
+        serde_json::json!(req.subset),
+    );
     facts.insert("module_setup".into(), true.into());
     Ok(apply_filter(facts, &req.filter))
 }
@@ -364,7 +381,10 @@ mod tests {
         assert_eq!(only, [Part::Network].into_iter().collect());
         assert_eq!(subset(&s(&["!all"])).unwrap(), min);
         let e = subset(&s(&["hardwre"])).unwrap_err();
-        assert!(e.contains("Bad subset 'hardwre'") && e.contains("hardware"), "{e}");
+        assert!(
+            e.contains("Bad subset 'hardwre'") && e.contains("hardware"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -381,7 +401,10 @@ mod tests {
         assert!(glob_match("ansible_eth*", "ansible_eth0"));
         assert!(!glob_match("ansible_eth*", "ansible_lo"));
         assert!(glob_match("ansible_*_mb", "ansible_memtotal_mb"));
-        assert!(glob_match("ansible_distribution?version", "ansible_distribution_version"));
+        assert!(glob_match(
+            "ansible_distribution?version",
+            "ansible_distribution_version"
+        ));
         assert!(glob_match("ansible_[dh]*", "ansible_hostname"));
         assert!(!glob_match("ansible_[!dh]*", "ansible_hostname"));
         let mut m = Map::new();

@@ -59,7 +59,10 @@ fn debian_container() {
     assert_eq!(f["ansible_selinux"], json!({"status": "disabled"}));
     assert_eq!(f["ansible_apparmor"], json!({"status": "disabled"}));
     assert_eq!(f["ansible_cmdline"]["ro"], true);
-    assert_eq!(f["ansible_proc_cmdline"]["console"], json!(["ttyS0", "ttyS0"]));
+    assert_eq!(
+        f["ansible_proc_cmdline"]["console"],
+        json!(["ttyS0", "ttyS0"])
+    );
     // Hardware.
     assert_eq!(f["ansible_memtotal_mb"], 24683664 / 1024);
     assert_eq!(f["ansible_memfree_mb"], 1667780 / 1024);
@@ -203,7 +206,10 @@ fn ubuntu_virtualbox_vm() {
     assert_eq!(f["ansible_user_gecos"], "vagrant,,,");
     assert_eq!(f["ansible_virtualization_type"], "virtualbox");
     assert_eq!(f["ansible_virtualization_role"], "guest");
-    assert_eq!(f["ansible_virtualization_tech_guest"], json!(["virtualbox"]));
+    assert_eq!(
+        f["ansible_virtualization_tech_guest"],
+        json!(["virtualbox"])
+    );
     assert_eq!(f["ansible_product_name"], "VirtualBox");
     assert_eq!(f["ansible_system_vendor"], "innotek GmbH");
     assert_eq!(f["ansible_processor_vcpus"], 2);
@@ -228,7 +234,10 @@ fn ubuntu_virtualbox_vm() {
     assert_eq!(f["ansible_default_ipv4"]["address"], "10.0.2.15");
     assert_eq!(f["ansible_dns"]["options"]["edns0"], true);
     assert_eq!(f["ansible_env"]["QUOTED"], "it's here");
-    assert_eq!(f["ansible_date_time"]["iso8601_micro"], "2024-12-03T09:00:00.000000Z");
+    assert_eq!(
+        f["ansible_date_time"]["iso8601_micro"],
+        "2024-12-03T09:00:00.000000Z"
+    );
     let snap = f["ansible_mounts"]
         .as_array()
         .unwrap()
@@ -265,7 +274,10 @@ fn virtualization_sources() {
     };
     assert_eq!(v("container=docker\n").0, "docker");
     assert_eq!(v("container=\ndockerenv=1\n").0, "docker");
-    assert_eq!(v("container=\n@@environ1\nPATH=/bin\ncontainer=lxc\n@@kv\n").0, "lxc");
+    assert_eq!(
+        v("container=\n@@environ1\nPATH=/bin\ncontainer=lxc\n@@kv\n").0,
+        "lxc"
+    );
     assert_eq!(
         v("container=\ndmi_product_name=KVM\n"),
         ("kvm".into(), "guest".into())
