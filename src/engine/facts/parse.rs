@@ -926,7 +926,7 @@ fn network(raw: &Raw, put: &mut impl FnMut(&str, Value)) {
                 all6.push(a.to_string());
             }
         }
-        put(&name.replace(['-', ':'], "_"), Value::Object(m));
+        put(&name.replace(['-', ':'], "_"), sorted(m));
     }
     put("interfaces", json!(ifs.keys().collect::<Vec<_>>()));
     put("all_ipv4_addresses", json!(all4));
@@ -952,7 +952,7 @@ fn network(raw: &Raw, put: &mut impl FnMut(&str, Value)) {
             d4.insert("type".into(), i.kind.clone().into());
         }
     }
-    put("default_ipv4", Value::Object(d4.into_iter().collect()));
+    put("default_ipv4", sorted(d4));
     let mut d6 = Map::new();
     if let Some((_, dev, gw)) = def6 {
         if let Some(i) = ifs.get(&dev) {
@@ -973,7 +973,11 @@ fn network(raw: &Raw, put: &mut impl FnMut(&str, Value)) {
             d6.insert("type".into(), i.kind.clone().into());
         }
     }
-    put("default_ipv6", Value::Object(d6));
+    put("default_ipv6", sorted(d6));
+}
+
+fn sorted(m: Map<String, Value>) -> Value {
+    Value::Object(m.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect())
 }
 
 /// Without `ip`: the host's IPv4 addresses are the `/32 host LOCAL` leaves of the main table in
