@@ -351,6 +351,13 @@ fn fact_cache_across_runs() {
     );
     // A host outside the play: its facts come from the cache.
     assert_eq!(msg(&r, "other"), "node2=hfacts-node2");
+    // A filtered setup updates its facts and keeps the cached rest (in the cache too).
+    let r = run(&["-e", "refresh=true"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(msg(&r, "after"), "name=hfacts-cached dist=Debian");
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(kept["ansible_hostname"], "hfacts-cached");
+    assert!(kept["ansible_memtotal_mb"].as_u64().is_some(), "{kept}");
     // HOMELAB_FACT_CACHE does the same as --fact-cache.
     let r = homelab(
         &["apply", &book, "-i", "lab", "--output", "json"],

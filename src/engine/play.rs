@@ -1321,7 +1321,14 @@ impl Runner {
 
     /// Gathered facts (`ansible_*`) join the host's facts and the fact cache.
     fn store_facts(&self, host: &str, f: &Map<String, Value>) {
+        let cached = self.cached_facts.get(host);
         let all = self.with_host(host, |s| {
+            // Facts from the cache stay, under what was just gathered.
+            if s.facts.is_empty() {
+                if let Some(c) = cached {
+                    s.facts = c.clone();
+                }
+            }
             merge(&mut s.facts, f);
             s.vars_gen += 1;
             s.facts.clone()

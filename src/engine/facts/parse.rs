@@ -977,7 +977,12 @@ fn network(raw: &Raw, put: &mut impl FnMut(&str, Value)) {
 }
 
 fn sorted(m: Map<String, Value>) -> Value {
-    Value::Object(m.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect())
+    Value::Object(
+        m.into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Without `ip`: the host's IPv4 addresses are the `/32 host LOCAL` leaves of the main table in

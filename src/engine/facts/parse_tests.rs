@@ -310,4 +310,9 @@ fn dump_script() {
         script::build(&subset(&[]).unwrap()),
     )
     .unwrap();
+    std::fs::write(
+        "/tmp/hfacts-script-min.sh",
+        script::build(&subset(&["min".to_string()]).unwrap()),
+    )
+    .unwrap();
 }
