@@ -402,3 +402,34 @@ fn check_mode_gathers_facts() {
     let g = result_of(&r, "Gathering Facts", "node1");
     assert_eq!(g["failed"], false, "{g}");
 }
+
+/// Processes the fact script forks on a lab host: the last pid the kernel handed out
+/// (/proc/loadavg) before and after, the script run in the current shell. Other sessions on the
+/// host can only add to it, so the least of a few samples counts. Full set: `date`, `ip`, `df`;
+/// `min`: `date` alone.
+#[test]
+fn fact_script_forks_few_processes() {
+    if !shared_lab() {
+        return;
+    }
+    use homelab::engine::facts::{script, subset};
+    for (items, most) in [(vec![], 3u64), (vec!["min".to_string()], 1)] {
+        let s = script::build(&subset(&items).unwrap());
+        let body = s.trim_end().strip_suffix("exit 0").unwrap();
+        let cmd = format!(
+            "best=999; for n in 1 2 3 4 5 6; do read a b c d p1 < /proc/loadavg; {{ {body}\n}} >/dev/null 2>&1; \
+             read a b c d p2 < /proc/loadavg; [ $((p2-p1)) -lt $best ] && best=$((p2-p1)); done; echo \"forks=$best\""
+        );
+        let out = sh_user("node2", &cmd);
+        let n: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("forks="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            n <= most,
+            "{items:?}: {n} processes, expected at most {most}"
+        );
+        assert!(n >= 1, "date runs at least: {out}");
+    }
+}

@@ -415,6 +415,47 @@ mod tests {
         assert_eq!(apply_filter(m, &[]).len(), 2);
     }
 
+    /// The real script under `sh -c` on this machine, against what Rust reads of the same.
+    #[tokio::test]
+    async fn gathers_this_machine() {
+        use crate::transport::local::LocalConnection;
+        let c = Connection::Local(LocalConnection::new("t"));
+        let f = gather(&c, None, &Request::default()).await.unwrap();
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(
+            f["ansible_nodename"],
+            read("/proc/sys/kernel/hostname").trim()
+        );
+        assert_eq!(
+            f["ansible_kernel"],
+            read("/proc/sys/kernel/osrelease").trim()
+        );
+        let kb: u64 = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        assert_eq!(f["ansible_memtotal_mb"], kb / 1024);
+        let euid: u64 = read("/proc/self/status")
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+            .unwrap();
+        assert_eq!(f["ansible_user_uid"], euid);
+        assert_eq!(
+            f["ansible_env"]["PATH"],
+            std::env::var("PATH").unwrap_or_default()
+        );
+        assert!(f["ansible_date_time"]["epoch"].as_str().is_some());
+        assert!(f["ansible_processor_vcpus"].as_u64().unwrap_or(0) >= 1);
+        assert!(f["ansible_interfaces"].as_array().is_some());
+        assert_eq!(f["ansible_gather_subset"], serde_json::json!(["all"]));
+        // A filter keeps only what matches.
+        let req = Request::new(&[], None, vec!["ansible_kernel".into()]).unwrap();
+        let f = gather(&c, None, &req).await.unwrap();
+        assert_eq!(f.keys().collect::<Vec<_>>(), ["ansible_kernel"]);
+    }
+
     #[test]
     fn script_has_only_asked_parts() {
         let min = script::build(&subset(&s(&["min"])).unwrap());
