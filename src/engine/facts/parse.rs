@@ -176,16 +176,24 @@ fn platform(raw: &Raw, put: &mut impl FnMut(&str, Value)) -> String {
     put("kernel_version", raw.get("kernel_version").into());
     put("machine", arch.clone().into());
     put("architecture", architecture(&arch).into());
-    let bits = match arch.as_str() {
-        "x86_64" | "aarch64" | "ppc64" | "ppc64le" | "s390x" | "riscv64" | "mips64" => "64",
-        "" => "",
-        _ => "32",
+    // The userland's word size: a 64-bit kernel may run a 32-bit userland (Raspberry Pi OS
+    // armhf on an aarch64 kernel); the dynamic loaders present tell.
+    let kernel64 = matches!(
+        arch.as_str(),
+        "x86_64" | "aarch64" | "ppc64" | "ppc64le" | "s390x" | "riscv64" | "mips64"
+    );
+    let bits = match (kernel64, raw.has("ld64"), raw.has("ld32")) {
+        _ if arch.is_empty() => "",
+        (true, false, true) => "32",
+        (true, _, _) => "64",
+        (false, _, _) => "32",
     };
     if !bits.is_empty() {
         put("userspace_bits", bits.into());
     }
     if arch == "x86_64" {
-        put("userspace_architecture", "x86_64".into());
+        let ua = if bits == "32" { "i386" } else { "x86_64" };
+        put("userspace_architecture", ua.into());
     }
     put("machine_id", raw.get("machine_id").into());
     arch

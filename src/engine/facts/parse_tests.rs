@@ -131,6 +131,10 @@ fn raspberry_pi_arm64_without_ip() {
     assert_eq!(f["ansible_fqdn"], "pi4.home.lan");
     assert_eq!(f["ansible_domain"], "home.lan");
     assert_eq!(f["ansible_architecture"], "aarch64");
+    assert_eq!(f["ansible_userspace_bits"], "64");
+    // The same kernel with a 32-bit (armhf) userland.
+    let armhf = RPI.replace("ld64=1\n", "ld32=1\n");
+    assert_eq!(all(&armhf)["ansible_userspace_bits"], "32");
     assert_eq!(f["ansible_distribution"], "Debian");
     assert_eq!(f["ansible_distribution_version"], "12.8");
     assert_eq!(f["ansible_user_id"], "root");

@@ -25,6 +25,8 @@ r /proc/sys/kernel/version; echo "kernel_version=$v"
 r /proc/sys/kernel/arch; if [ -n "$v" ]; then echo "arch=$v"; else printf 'arch='; uname -m; fi
 if [ ! -r /proc/sys/kernel/ostype ]; then printf 'uname='; uname -s -n -r -m; fi
 r /etc/machine-id; echo "machine_id=$v"
+for f in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1 /lib64/ld-linux-aarch64.so.1 /lib64/ld64.so.2 /lib/ld-linux-riscv64-lp64d.so.1; do [ -e "$f" ] && { echo ld64=1; break; }; done
+for f in /lib/ld-linux-armhf.so.3 /lib/ld-linux.so.3 /lib/ld-linux.so.2; do [ -e "$f" ] && { echo ld32=1; break; }; done
 d /etc/hosts hosts
 "#;
 
