@@ -1286,7 +1286,7 @@ impl Runner {
             };
             let out = match self.connection(&h, &vars).await {
                 Err(e) => Outcome::new(Status::Unreachable, TaskResult::failed(e)),
-                Ok(conn) => match facts::gather(&conn, become_.as_ref(), req).await {
+                Ok(conn) => match facts::gather_with(&conn, become_.as_ref(), req).await {
                     Ok(f) => {
                         self.store_facts(&h, &f);
                         Outcome::new(Status::Ok, TaskResult::changed(false))

@@ -234,8 +234,21 @@ impl GatherError {
     }
 }
 
+/// All facts of a host, as the login user (the signature callers had before subsets).
+pub async fn gather(conn: &Connection) -> Result<Map<String, Value>, TransportError> {
+    gather_with(conn, None, &Request::default())
+        .await
+        .map_err(|e| match e {
+            GatherError::Transport(t) => t,
+            other => TransportError::Local {
+                host: conn.host().to_string(),
+                reason: other.to_string(),
+            },
+        })
+}
+
 /// Runs the fact script on a host (one round trip) and returns `ansible_*` facts.
-pub async fn gather(
+pub async fn gather_with(
     conn: &Connection,
     become_: Option<&Become>,
     req: &Request,
@@ -420,7 +433,7 @@ mod tests {
     async fn gathers_this_machine() {
         use crate::transport::local::LocalConnection;
         let c = Connection::Local(LocalConnection::new("t"));
-        let f = gather(&c, None, &Request::default()).await.unwrap();
+        let f = gather(&c).await.unwrap();
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         assert_eq!(
             f["ansible_nodename"],
@@ -452,7 +465,7 @@ mod tests {
         assert_eq!(f["ansible_gather_subset"], serde_json::json!(["all"]));
         // A filter keeps only what matches.
         let req = Request::new(&[], None, vec!["ansible_kernel".into()]).unwrap();
-        let f = gather(&c, None, &req).await.unwrap();
+        let f = gather_with(&c, None, &req).await.unwrap();
         assert_eq!(f.keys().collect::<Vec<_>>(), ["ansible_kernel"]);
     }
 
