@@ -264,7 +264,7 @@ impl Runner {
             Some(c) => inv
                 .hosts()
                 .into_iter()
-                .filter_map(|h| c.load(&h).map(|f| (h, f)))
+                .filter_map(|h| c.load(&h).map(|f| (h, unsafe_map(f))))
                 .collect(),
             None => HashMap::new(),
         };
@@ -1321,6 +1321,8 @@ impl Runner {
 
     /// Gathered facts (`ansible_*`) join the host's facts and the fact cache.
     fn store_facts(&self, host: &str, f: &Map<String, Value>) {
+        // Host output is never templated again (a `{{` in an environment variable stays text).
+        let f = &unsafe_map(f.clone());
         let cached = self.cached_facts.get(host);
         let all = self.with_host(host, |s| {
             // Facts from the cache stay, under what was just gathered.
@@ -1890,6 +1892,13 @@ fn mark_unsafe(v: Value) -> Value {
             Value::Object(m.into_iter().map(|(k, v)| (k, mark_unsafe(v))).collect())
         }
         other => other,
+    }
+}
+
+fn unsafe_map(m: Map<String, Value>) -> Map<String, Value> {
+    match mark_unsafe(Value::Object(m)) {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }
 
