@@ -2,7 +2,25 @@
 //!
 //! [`script`] builds the shell script for the asked parts (`gather_subset`), [`parse`] turns its
 //! output into `ansible_*` facts, [`cache`] keeps them between runs (`--fact-cache DIR`).
-//! The play's fact gathering and the `setup` module (src/modules/setup.rs) both use [`gather`].
+//! The play's fact gathering and the `setup` module (src/modules/setup.rs) both use
+//! [`gather_with`]. Every fact is also under `ansible_facts.<name without ansible_>`.
+//!
+//! - `gather_subset` (play keyword, setup argument): `all` (default), `min` (names, distribution,
+//!   kernel and architecture, pkg/service manager, user, env, date_time, dns, selinux, apparmor,
+//!   lsb, cmdline), `hardware` (memory, processors, mounts, uptime, DMI), `network` (interfaces,
+//!   addresses, default routes), `virtual`; `!name` excludes; names alone add to `min`; `!all`
+//!   leaves `min`; `!all,!min,network` leaves only `network`. Ansible's finer collector names
+//!   (`distribution`, `mounts`, `interfaces`...) map to these sections; `facter`, `ohai`, `local`,
+//!   `python`... are accepted and gather nothing.
+//! - `gather_timeout` (seconds, default 10): the whole script; a host that takes longer fails
+//!   with a message naming the knob.
+//! - `filter` (setup): globs on fact names (`ansible_eth*`).
+//! - Processes on the host: `date` (min), plus `ip -o addr` and `df -P` (all): 3 forks for the
+//!   full set, 1 for `min`; everything else is read with the shell's `read` builtin.
+//! - Not gathered: ansible_python (no Python on targets), ansible_devices, local facts
+//!   (fact_path), inode counts of mounts (one `df` gives sizes only; uuid is "N/A").
+//! - Mounts are Ansible's (devices starting with `/`, NFS `host:/path`), plus `/` whatever its
+//!   device is (overlay roots of containers).
 
 pub mod cache;
 pub mod parse;
