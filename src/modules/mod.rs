@@ -15,6 +15,7 @@ pub mod registry;
 pub mod remote;
 pub mod replace;
 pub mod script;
+pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod template;
@@ -121,6 +122,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
