@@ -22,6 +22,7 @@ pub mod template;
 pub mod testutil;
 pub mod textedit;
 pub mod wait_for;
+pub mod systemd;
 
 use crate::transport::{Connection, TransportError};
 
@@ -121,6 +122,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

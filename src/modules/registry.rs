@@ -232,6 +232,18 @@ pub const MODULES: &[Spec] = &[
             ]
         }),
     },
+    Spec {
+        name: "systemd",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::systemd::Systemd>),
+    },
+    Spec {
+        name: "systemd_service",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::systemd::Systemd>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
