@@ -15,14 +15,15 @@ pub mod registry;
 pub mod remote;
 pub mod replace;
 pub mod script;
+pub mod service;
 pub mod slurp;
 pub mod stat;
+pub mod systemd;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
 pub mod wait_for;
-pub mod systemd;
 
 use crate::transport::{Connection, TransportError};
 
@@ -123,6 +124,7 @@ pub async fn dispatch(
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
+        "service" => drive::<service::Service>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -244,6 +244,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::systemd::Systemd>),
     },
+    Spec {
+        name: "service",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::service::Service>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.

@@ -127,7 +127,10 @@ impl Unit {
     }
     /// Running as Ansible counts it (active or on its way there).
     pub fn active(&self) -> bool {
-        matches!(self.get("ActiveState"), "active" | "activating" | "reloading")
+        matches!(
+            self.get("ActiveState"),
+            "active" | "activating" | "reloading"
+        )
     }
     pub fn unit_file_state(&self) -> &str {
         self.get("UnitFileState")
@@ -136,7 +139,12 @@ impl Unit {
     pub fn enabled(&self) -> bool {
         matches!(
             self.get("UnitFileState"),
-            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
+            "enabled"
+                | "enabled-runtime"
+                | "static"
+                | "alias"
+                | "indirect"
+                | "generated"
                 | "transient"
         )
     }
@@ -259,7 +267,10 @@ pub fn diff_of(name: &str, u: &Unit, w: &Want, actions: &[Action]) -> super::cor
     let word = |b: bool, y: &str, n: &str| if b { y.to_string() } else { n.to_string() };
     if w.masked.is_some() {
         before.push(("masked", word(u.masked(), "true", "false")));
-        after.push(("masked", word(w.masked.unwrap_or(u.masked()), "true", "false")));
+        after.push((
+            "masked",
+            word(w.masked.unwrap_or(u.masked()), "true", "false"),
+        ));
     }
     if w.enabled.is_some() {
         let now = u.unit_file_state().to_string();
@@ -411,8 +422,8 @@ impl Module for Systemd {
                 ] {
                     unit.props.insert(k.into(), v.into());
                 }
-            } else if w.state.is_some() || w.enabled.is_some() || w.masked == Some(false) {
-                // Masking a unit that does not exist is allowed, as in Ansible.
+            } else if w.state.is_some() || w.enabled.is_some() {
+                // Masking (or unmasking) a unit that does not exist is allowed, as in Ansible.
                 return Err(failed(format!(
                     "Could not find the requested service {name}: host {} has no unit {name} \
                      (LoadState=not-found); check the name, or write the unit file first \
@@ -566,10 +577,7 @@ ExecMainStatus=0\nHLSHOWEND\n";
             [Action::Reload]
         );
         // Masking comes first; unmask before start.
-        assert_eq!(
-            decide(&stopped, &w(None, None, Some(true))),
-            [Action::Mask]
-        );
+        assert_eq!(decide(&stopped, &w(None, None, Some(true))), [Action::Mask]);
         let masked = unit("masked", "inactive", "masked");
         assert!(decide(&masked, &w(None, None, Some(true))).is_empty());
         assert_eq!(
@@ -598,7 +606,9 @@ ExecMainStatus=0\nHLSHOWEND\n";
             actions_script(Scope::User, "x", &[Action::Stop], false, false),
             "systemctl --user stop x"
         );
-        assert!(show_script(Scope::System, "cron").contains("systemctl show cron --no-pager -p Id,"));
+        assert!(
+            show_script(Scope::System, "cron").contains("systemctl show cron --no-pager -p Id,")
+        );
         assert!(show_script(Scope::Global, "x").contains("--global is-enabled x"));
     }
 
@@ -629,7 +639,11 @@ ExecMainStatus=0\nHLSHOWEND\n";
         );
         let r = run::<Systemd>(true, json!({"name": "x"})).await;
         assert!(
-            r.failed && r.msg.as_deref().unwrap_or("").contains("one of the following"),
+            r.failed
+                && r.msg
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("one of the following"),
             "{r:?}"
         );
         let r = run::<Systemd>(true, json!({"state": "started"})).await;

@@ -1,0 +1,176 @@
+//! System modules on the lab's real Debian hosts (systemd-nspawn containers): systemd/service with
+//! a unit of our own (hsys-test), sysctl, modprobe, mount, hostname and timezone. Every test
+//! restores what it changed; names carry the tag `hsys` so other tests on the same hosts are not
+//! disturbed.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lab")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `homelab apply|plan BOOK -i lab -e EXTRA`.
+fn play(cmd: &str, book: &str, extra: &str) -> Run {
+    let book = fixture(book);
+    let mut args = vec![cmd, book.as_str(), "-i", "lab"];
+    if !extra.is_empty() {
+        args.extend(["-e", extra]);
+    }
+    if cmd == "apply" {
+        args.push("--diff");
+    }
+    homelab(&args, &[])
+}
+
+/// The recap line of `host`.
+fn recap<'a>(r: &'a Run, host: &str) -> &'a str {
+    r.stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(&format!("{host} ")))
+        .unwrap_or("")
+}
+
+/// What a shell command printed on a host (as root), without the ad-hoc header.
+fn sh_out(host: &str, cmd: &str) -> String {
+    let r = lab_sh(host, &format!("{{ {cmd} ; }} 2>&1; true"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    r.stdout
+        .lines()
+        .skip_while(|l| !l.contains(">>"))
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `A=active E=enabled` of a unit on a host.
+fn unit_state(host: &str, unit: &str) -> String {
+    sh_out(
+        host,
+        &format!("echo A=$(systemctl is-active {unit} 2>/dev/null) E=$(systemctl is-enabled {unit} 2>/dev/null)"),
+    )
+}
+
+fn cleanup_units() {
+    for h in ["node1", "node2"] {
+        sh_out(
+            h,
+            "for u in hsys-test hsys-test2; do systemctl unmask $u; systemctl disable --now $u; done; \
+             rm -f /etc/systemd/system/hsys-test.service /usr/local/lib/systemd/system/hsys-test2.service; \
+             systemctl daemon-reload",
+        );
+    }
+}
+
+#[test]
+fn systemd_and_service_units() {
+    if !shared_lab() {
+        return;
+    }
+    cleanup_units();
+    let absent = unit_state("node1", "hsys-test");
+    assert!(absent.starts_with("A=inactive"), "{absent}");
+
+    // Check mode: the plan says the unit would be written, started and enabled; nothing changes.
+    let r = play("plan", "system_unit.yml", r#"{"st":"started","en":true}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=2"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"state\": \"active\""), "{}", r.stdout);
+    assert_eq!(unit_state("node1", "hsys-test"), absent);
+    assert_eq!(
+        sh_out("node1", "ls /etc/systemd/system/hsys-test.service"),
+        "ls: cannot access '/etc/systemd/system/hsys-test.service': No such file or directory"
+    );
+
+    // Start and enable; the second run changes nothing.
+    let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node2").contains("changed=2"), "{}", r.stdout);
+    for h in ["node1", "node2"] {
+        assert_eq!(unit_state(h, "hsys-test"), "A=active E=enabled");
+    }
+    let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+
+    // Check mode of a stop: reported with its state diff, the unit keeps running.
+    let r = play("plan", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"state\": \"inactive\""), "{}", r.stdout);
+    assert_eq!(unit_state("node1", "hsys-test"), "A=active E=enabled");
+
+    // The service module sees the same unit: nothing to do, then a stop, then idempotent.
+    let r = play(
+        "apply",
+        "system_service.yml",
+        r#"{"st":"started","en":true}"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=enabled");
+    let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // systemd: disable (already stopped), then idempotent.
+    let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=disabled");
+    let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // Mask and unmask a unit whose file is in a vendor folder (a unit file in /etc cannot be
+    // masked: the mask is a link in its place).
+    sh_out("node1", "mkdir -p /usr/local/lib/systemd/system");
+    sh_out("node2", "mkdir -p /usr/local/lib/systemd/system");
+    let masked = r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":true}"#;
+    let r = play("apply", "system_unit.yml", masked);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
+    let r = play("apply", "system_unit.yml", masked);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    let unmask =
+        r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":false,"st":"started"}"#;
+    let r = play("plan", "system_unit.yml", unmask);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
+    let r = play("apply", "system_unit.yml", unmask);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(unit_state("node1", "hsys-test2"), "A=active E=disabled");
+
+    // A unit that does not exist fails clearly on node1, changes nothing; node2 goes on.
+    let r = play("apply", "system_missing.yml", "");
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("Could not find the requested service hsys-nosuch: host node1"),
+        "{}",
+        r.stdout
+    );
+    assert!(recap(&r, "node1").contains("failed=1"), "{}", r.stdout);
+    let n2 = recap(&r, "node2");
+    assert!(
+        n2.contains("ok=3") && n2.contains("failed=0"),
+        "{}",
+        r.stdout
+    );
+
+    // daemon_reload alone runs and reports ok, as in Ansible (asserted in the play).
+    let r = play("apply", "system_daemon_reload.yml", "");
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    cleanup_units();
+    assert!(unit_state("node1", "hsys-test").starts_with("A=inactive"));
+}
