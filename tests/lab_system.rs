@@ -174,3 +174,89 @@ fn systemd_and_service_units() {
     cleanup_units();
     assert!(unit_state("node1", "hsys-test").starts_with("A=inactive"));
 }
+
+#[test]
+fn sysctl_net_key_and_read_only_keys() {
+    if !shared_lab() {
+        return;
+    }
+    let key = "net.ipv4.conf.all.rp_filter";
+    let live = || sh_out("node1", "cat /proc/sys/net/ipv4/conf/all/rp_filter");
+    let file = || sh_out("node1", "cat /etc/sysctl.d/90-hsys.conf");
+    sh_out(
+        "node1",
+        "rm -f /etc/sysctl.d/90-hsys.conf /etc/sysctl.d/90-hsys-vm.conf",
+    );
+    let orig = live();
+    let want = if orig == "1" { "2" } else { "1" };
+    let extra = format!(r#"{{"k":"{key}","v":"{want}"}}"#);
+
+    // Check mode: the file diff and the live value's diff; nothing changes.
+    let r = play("plan", "system_sysctl.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("+{key}={want}")), "{}", r.stdout);
+    assert_eq!(live(), orig);
+    assert!(file().contains("No such file"), "check mode wrote the file");
+
+    // The real run writes the file and sets the live value; the second run changes nothing.
+    let r = play("apply", "system_sysctl.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(file(), format!("{key}={want}"));
+    assert_eq!(live(), want);
+    let r = play("apply", "system_sysctl.yml", &extra);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // state: absent takes the line out.
+    let r = play(
+        "apply",
+        "system_sysctl.yml",
+        &format!(r#"{{"k":"{key}","st":"absent"}}"#),
+    );
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(file(), "");
+    sh_out(
+        "node1",
+        &format!("sysctl -w {key}={orig}; rm -f /etc/sysctl.d/90-hsys.conf"),
+    );
+    assert_eq!(live(), orig);
+
+    // vm.* is read-only in a container: check mode says so, the real run fails clearly and
+    // writes nothing, ignoreerrors writes the file only.
+    let swap = sh_out("node1", "cat /proc/sys/vm/swappiness");
+    let other = if swap == "10" { "11" } else { "10" };
+    let vm =
+        format!(r#"{{"k":"vm.swappiness","v":"{other}","f":"/etc/sysctl.d/90-hsys-vm.conf"}}"#);
+    let r = play("plan", "system_sysctl.yml", &vm);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("(cannot be set on this host)")
+            && r.stdout
+                .contains("[WARNING]: vm.swappiness cannot be set on node1"),
+        "{}",
+        r.stdout
+    );
+    let r = play("apply", "system_sysctl.yml", &vm);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "vm.swappiness cannot be set on node1: the host does not allow it (/proc/sys/vm/swappiness is read-only"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("ignoreerrors: true"), "{}", r.stdout);
+    assert!(sh_out("node1", "cat /etc/sysctl.d/90-hsys-vm.conf").contains("No such file"));
+    assert_eq!(sh_out("node1", "cat /proc/sys/vm/swappiness"), swap);
+    let vm_ign = format!(
+        r#"{{"k":"vm.swappiness","v":"{other}","f":"/etc/sysctl.d/90-hsys-vm.conf","ign":true}}"#
+    );
+    let r = play("apply", "system_sysctl.yml", &vm_ign);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        sh_out("node1", "cat /etc/sysctl.d/90-hsys-vm.conf"),
+        format!("vm.swappiness={other}")
+    );
+    sh_out("node1", "rm -f /etc/sysctl.d/90-hsys-vm.conf");
+}

@@ -18,7 +18,9 @@ pub mod script;
 pub mod service;
 pub mod slurp;
 pub mod stat;
+pub mod sysctl;
 pub mod systemd;
+pub mod sysutil;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
@@ -125,6 +127,7 @@ pub async fn dispatch(
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
         "service" => drive::<service::Service>(ctx, args).await,
+        "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -250,6 +250,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::service::Service>),
     },
+    Spec {
+        name: "sysctl",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::sysctl::Sysctl>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
