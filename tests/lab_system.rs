@@ -260,3 +260,61 @@ fn sysctl_net_key_and_read_only_keys() {
     );
     sh_out("node1", "rm -f /etc/sysctl.d/90-hsys-vm.conf");
 }
+
+#[test]
+fn modprobe_in_a_container() {
+    if !shared_lab() {
+        return;
+    }
+    let files = "/etc/modules-load.d/hsys_dummy.conf /etc/modprobe.d/hsys_dummy.conf";
+    sh_out("node1", &format!("rm -f {files}"));
+    // overlay is in the kernel the containers share (listed in /proc/filesystems): ok.
+    for cmd in ["plan", "apply"] {
+        let r = play(cmd, "system_modprobe.yml", r#"{"m":"overlay"}"#);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    }
+    // A module that is not loaded: check mode plans the load and the persistent files, with a
+    // warning; the real run fails naming the host and the reason, writing nothing.
+    let extra = r#"{"m":"hsys_dummy","pers":"present","p":"numdummies=2"}"#;
+    let r = play("plan", "system_modprobe.yml", extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+options hsys_dummy numdummies=2"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("+hsys_dummy"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "[WARNING]: cannot load kernel module hsys_dummy on node1: the host is a container"
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = play("apply", "system_modprobe.yml", extra);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "cannot load kernel module hsys_dummy on node1: the host is a container (systemd-nspawn)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        sh_out(
+            "node1",
+            &format!("ls {files} 2>&1 | grep -c 'No such file'")
+        ),
+        "2"
+    );
+    // Unloading a module that is not loaded is nothing to do.
+    let r = play(
+        "apply",
+        "system_modprobe.yml",
+        r#"{"m":"hsys_dummy","st":"absent"}"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+}

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod lineinfile;
+pub mod modprobe;
 pub mod ping;
 pub mod reboot;
 pub mod registry;
@@ -128,6 +129,7 @@ pub async fn dispatch(
         "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
+        "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -256,6 +256,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::sysctl::Sysctl>),
     },
+    Spec {
+        name: "modprobe",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::modprobe::Modprobe>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
