@@ -269,8 +269,13 @@ fn modprobe_in_a_container() {
     let files = "/etc/modules-load.d/hsys_dummy.conf /etc/modprobe.d/hsys_dummy.conf";
     sh_out("node1", &format!("rm -f {files}"));
     // overlay is in the kernel the containers share (listed in /proc/filesystems): ok.
-    for cmd in ["plan", "apply"] {
-        let r = play(cmd, "system_modprobe.yml", r#"{"m":"overlay"}"#);
+    // br_netfilter too (its /proc/sys/net/bridge shows in the container's network namespace).
+    for (cmd, m) in [
+        ("plan", "overlay"),
+        ("apply", "overlay"),
+        ("apply", "br_netfilter"),
+    ] {
+        let r = play(cmd, "system_modprobe.yml", &format!(r#"{{"m":"{m}"}}"#));
         assert_eq!(r.code, 0, "{}", r.all());
         assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
     }
@@ -317,4 +322,74 @@ fn modprobe_in_a_container() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+}
+
+#[test]
+fn mount_a_tmpfs() {
+    if !shared_lab() {
+        return;
+    }
+    let clean = "umount /mnt/hsys-tmp 2>/dev/null; sed -i '/hsys-tmp/d' /etc/fstab; rmdir /mnt/hsys-tmp 2>/dev/null";
+    sh_out("node1", clean);
+    let fstab = || sh_out("node1", "grep hsys-tmp /etc/fstab");
+    let mounted = || sh_out("node1", "grep ' /mnt/hsys-tmp ' /proc/self/mountinfo");
+    let st = |s: &str| format!(r#"{{"st":"{s}"}}"#);
+
+    // Check mode: the fstab diff and the mount; nothing changes.
+    let r = play("plan", "system_mount.yml", &st("mounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!((fstab(), mounted()), (String::new(), String::new()));
+
+    // Mounted: the entry and the mount; then nothing to do.
+    let r = play("apply", "system_mount.yml", &st("mounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0");
+    assert!(mounted().contains(" - tmpfs tmpfs "), "{}", mounted());
+    let r = play("apply", "system_mount.yml", &st("mounted"));
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // New options: the entry is rewritten and the filesystem remounted with them.
+    let r = play(
+        "apply",
+        "system_mount.yml",
+        r#"{"st":"mounted","o":"size=2m"}"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=2m 0 0");
+    assert!(mounted().contains("size=2048k"), "{}", mounted());
+
+    // Unmounted keeps the entry; absent removes it and the mount point.
+    let r = play("apply", "system_mount.yml", &st("unmounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mounted(), "");
+    assert!(!fstab().is_empty());
+    let r = play("apply", "system_mount.yml", &st("unmounted"));
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    let r = play("apply", "system_mount.yml", &st("remounted"));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("/mnt/hsys-tmp is not mounted on node1: nothing to remount"),
+        "{}",
+        r.stdout
+    );
+
+    // Ephemeral mounts without touching fstab.
+    sh_out("node1", "sed -i '/hsys-tmp/d' /etc/fstab");
+    let r = play("apply", "system_mount.yml", &st("ephemeral"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!mounted().is_empty());
+    assert_eq!(fstab(), "");
+    let r = play("apply", "system_mount.yml", &st("absent"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!((fstab(), mounted()), (String::new(), String::new()));
+    assert!(sh_out("node1", "ls -d /mnt/hsys-tmp").contains("No such file"));
+    sh_out("node1", clean);
 }

@@ -10,6 +10,7 @@ pub mod file;
 pub mod find;
 pub mod lineinfile;
 pub mod modprobe;
+pub mod mount;
 pub mod ping;
 pub mod reboot;
 pub mod registry;
@@ -130,6 +131,7 @@ pub async fn dispatch(
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "mount" => drive::<mount::MountModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

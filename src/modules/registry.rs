@@ -262,6 +262,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::modprobe::Modprobe>),
     },
+    Spec {
+        name: "mount",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::mount::MountModule>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
