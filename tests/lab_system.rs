@@ -45,6 +45,7 @@ fn sh_out(host: &str, cmd: &str) -> String {
         .lines()
         .skip_while(|l| !l.contains(">>"))
         .skip(1)
+        .filter(|l| !l.starts_with("sudo: unable to resolve host"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -398,4 +399,115 @@ fn mount_a_tmpfs() {
     assert_eq!((fstab(), mounted()), (String::new(), String::new()));
     assert!(sh_out("node1", "ls -d /mnt/hsys-tmp").contains("No such file"));
     sh_out("node1", clean);
+}
+
+/// Puts node3's name back even when a test fails half-way.
+struct RestoreNode3(&'static str);
+impl Drop for RestoreNode3 {
+    fn drop(&mut self) {
+        let _ = lab_sh("node3", self.0);
+    }
+}
+
+#[test]
+fn hostname_on_node3() {
+    if !shared_lab() {
+        return;
+    }
+    // The test name resolves while it is set (sudo looks it up), and goes with the restore.
+    let _restore = RestoreNode3(
+        "echo node3 > /etc/hostname; { hostnamectl set-hostname node3 2>/dev/null || hostname node3; }; \
+         sed -i '/ # hsys-test$/d' /etc/hosts",
+    );
+    sh_out(
+        "node3",
+        "echo '127.0.1.1 hsys-node3 # hsys-test' >> /etc/hosts",
+    );
+    let names = || sh_out("node3", "echo $(uname -n) $(cat /etc/hostname)");
+    assert_eq!(names(), "node3 node3");
+    let r = play("plan", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains("-node3\n+hsys-node3"), "{}", r.stdout);
+    assert_eq!(names(), "node3 node3");
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(names(), "hsys-node3 hsys-node3");
+    let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"bad_name"}"#);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("'bad_name' is not a valid host name"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(names(), "hsys-node3 hsys-node3");
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(names(), "node3 node3");
+}
+
+#[test]
+fn timezone_on_node3() {
+    if !shared_lab() {
+        return;
+    }
+    let zone = || {
+        sh_out(
+            "node3",
+            "echo $(readlink /etc/localtime | sed 's|.*zoneinfo/||') $(cat /etc/timezone)",
+        )
+    };
+    let orig = zone();
+    let orig_name = orig.split(' ').next().unwrap_or("Etc/UTC").to_string();
+    assert!(!orig_name.is_empty(), "{orig}");
+    let _restore = RestoreNode3(Box::leak(
+        format!(
+            "ln -sfn /usr/share/zoneinfo/{orig_name} /etc/localtime; echo {orig_name} > /etc/timezone"
+        )
+        .into_boxed_str(),
+    ));
+    let other = if orig_name == "Europe/Berlin" {
+        "America/Chicago"
+    } else {
+        "Europe/Berlin"
+    };
+    let extra = format!(r#"{{"z":"{other}"}}"#);
+    let r = play("plan", "system_timezone.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("+{other}")), "{}", r.stdout);
+    assert_eq!(zone(), orig);
+
+    let r = play("apply", "system_timezone.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(zone(), format!("{other} {other}"));
+    let r = play("apply", "system_timezone.yml", &extra);
+    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+
+    let r = play(
+        "apply",
+        "system_timezone.yml",
+        r#"{"z":"Mars/Olympus_Mons"}"#,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("unknown time zone 'Mars/Olympus_Mons' on node3"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(zone(), format!("{other} {other}"));
+
+    let r = play(
+        "apply",
+        "system_timezone.yml",
+        &format!(r#"{{"z":"{orig_name}"}}"#),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(zone(), orig);
 }

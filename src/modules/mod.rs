@@ -8,6 +8,7 @@ pub mod core;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod hostname;
 pub mod lineinfile;
 pub mod modprobe;
 pub mod mount;
@@ -27,6 +28,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod timezone;
 pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
@@ -132,6 +134,8 @@ pub async fn dispatch(
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
         "mount" => drive::<mount::MountModule>(ctx, args).await,
+        "hostname" => drive::<hostname::Hostname>(ctx, args).await,
+        "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
