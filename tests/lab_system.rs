@@ -155,12 +155,26 @@ fn systemd_and_service_units() {
     let r = play("apply", "system_missing.yml", "");
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
-        r.stdout
-            .contains("Could not find the requested service hsys-nosuch: host node1"),
+        r.stdout.contains(
+            "Could not find the requested service hsys-nosuch: host node1 has no unit hsys-nosuch (LoadState=not-found)"
+        ),
         "{}",
         r.stdout
     );
-    assert!(recap(&r, "node1").contains("failed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "Could not find the requested service hsys-nosuch: host node1 has no such service"
+        ),
+        "{}",
+        r.stdout
+    );
+    let n1 = recap(&r, "node1");
+    assert!(
+        n1.contains("failed=1") && n1.contains("ignored=1"),
+        "{}",
+        r.stdout
+    );
+    assert!(unit_state("node1", "hsys-nosuch").starts_with("A=inactive"));
     let n2 = recap(&r, "node2");
     assert!(
         n2.contains("ok=3") && n2.contains("failed=0"),
@@ -510,4 +524,46 @@ fn timezone_on_node3() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(zone(), orig);
+}
+
+#[test]
+fn unknown_arguments_are_refused_before_any_host_is_touched() {
+    if !shared_lab() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (task, hint) in [
+        (
+            "systemd: {name: hsys-test, stat: started}",
+            "'stat' (did you mean 'state'?)",
+        ),
+        (
+            "service: {name: hsys-test, enable: true}",
+            "'enable' (did you mean 'enabled'?)",
+        ),
+        (
+            "sysctl: {name: vm.swappiness, value: 1, sysctl_fil: /x}",
+            "'sysctl_fil' (did you mean 'sysctl_file'?)",
+        ),
+        (
+            "modprobe: {name: dummy, param: x}",
+            "'param' (did you mean 'params'?)",
+        ),
+        (
+            "mount: {path: /mnt/hsys-x, state: present, fstyp: tmpfs}",
+            "'fstyp' (did you mean 'fstype'?)",
+        ),
+        ("hostname: {nme: node3}", "'nme' (did you mean 'name'?)"),
+        ("timezone: {name: Etc/UTC, zone: x}", "'zone'"),
+    ] {
+        let book = d.path().join("bad.yml");
+        std::fs::write(
+            &book,
+            format!("- hosts: node3\n  gather_facts: false\n  tasks:\n    - {task}\n"),
+        )
+        .unwrap();
+        let r = homelab(&["plan", book.to_str().unwrap(), "-i", "lab"], &[]);
+        assert_eq!(r.code, 4, "{task}: {}", r.all());
+        assert!(r.all().contains(hint), "{task}: {}", r.all());
+    }
 }
