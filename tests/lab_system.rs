@@ -567,3 +567,47 @@ fn unknown_arguments_are_refused_before_any_host_is_touched() {
         assert!(r.all().contains(hint), "{task}: {}", r.all());
     }
 }
+
+#[test]
+fn service_through_an_init_script() {
+    if !shared_lab() {
+        return;
+    }
+    let clean =
+        "[ -x /etc/init.d/hsys-sv ] && /etc/init.d/hsys-sv stop; update-rc.d -f hsys-sv remove; \
+                 rm -f /etc/init.d/hsys-sv /run/hsys-sv.pid; systemctl daemon-reload";
+    sh_out("node2", clean);
+    let state = || {
+        sh_out(
+            "node2",
+            "echo $(ls /etc/rc2.d | grep hsys-sv) $(/etc/init.d/hsys-sv status && echo running || echo stopped)",
+        )
+    };
+    let on = r#"{"st":"started","en":true}"#;
+    let r = play("apply", "system_sysv.yml", on);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node2").contains("changed=2"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+  \"state\": \"running\""),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(state(), "S01hsys-sv running");
+    let r = play("apply", "system_sysv.yml", on);
+    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+
+    let off = r#"{"st":"stopped","en":false}"#;
+    let r = play("plan", "system_sysv.yml", off);
+    assert!(recap(&r, "node2").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(
+        state(),
+        "S01hsys-sv running",
+        "check mode changed the service"
+    );
+    let r = play("apply", "system_sysv.yml", off);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(state(), "K01hsys-sv stopped");
+    let r = play("apply", "system_sysv.yml", off);
+    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+    sh_out("node2", clean);
+}
