@@ -141,6 +141,19 @@ fn systemd_and_service_units() {
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", masked);
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // Starting it while it stays masked fails clearly and changes nothing.
+    let r = play(
+        "apply",
+        "system_unit.yml",
+        r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","st":"started"}"#,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("unit hsys-test2 is masked on node1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let unmask =
         r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":false,"st":"started"}"#;
     let r = play("plan", "system_unit.yml", unmask);
