@@ -426,6 +426,20 @@ fn mount_a_tmpfs() {
     assert_eq!((fstab(), mounted()), (String::new(), String::new()));
     assert!(sh_out("node1", "ls -d /mnt/hsys-tmp").contains("No such file"));
     sh_out("node1", clean);
+
+    // A device that does not exist: the mount fails naming the host, the fstab and the mount
+    // point stay as they were.
+    let before = sh_out("node1", "md5sum /etc/fstab");
+    let r = play("apply", "system_mount_bad.yml", "");
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("could not mount /mnt/hsys-bad on node1: mount:"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sh_out("node1", "md5sum /etc/fstab"), before);
+    assert!(sh_out("node1", "ls -d /mnt/hsys-bad").contains("No such file"));
 }
 
 /// Puts node3's name back even when a test fails half-way.
