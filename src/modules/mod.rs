@@ -8,7 +8,10 @@ pub mod core;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod hostname;
 pub mod lineinfile;
+pub mod modprobe;
+pub mod mount;
 pub mod ping;
 pub mod reboot;
 pub mod registry;
@@ -16,12 +19,17 @@ pub mod remote;
 pub mod replace;
 pub mod script;
 pub mod setup;
+pub mod service;
 pub mod slurp;
 pub mod stat;
+pub mod sysctl;
+pub mod systemd;
+pub mod sysutil;
 pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod timezone;
 pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
@@ -123,6 +131,13 @@ pub async fn dispatch(
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
+        "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
+        "service" => drive::<service::Service>(ctx, args).await,
+        "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
+        "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "mount" => drive::<mount::MountModule>(ctx, args).await,
+        "hostname" => drive::<hostname::Hostname>(ctx, args).await,
+        "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -244,6 +244,54 @@ pub const MODULES: &[Spec] = &[
             ]
         }),
     },
+    Spec {
+        name: "systemd",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::systemd::Systemd>),
+    },
+    Spec {
+        name: "systemd_service",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::systemd::Systemd>),
+    },
+    Spec {
+        name: "service",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::service::Service>),
+    },
+    Spec {
+        name: "sysctl",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::sysctl::Sysctl>),
+    },
+    Spec {
+        name: "modprobe",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::modprobe::Modprobe>),
+    },
+    Spec {
+        name: "mount",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::mount::MountModule>),
+    },
+    Spec {
+        name: "hostname",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::hostname::Hostname>),
+    },
+    Spec {
+        name: "timezone",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::timezone::Timezone>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.

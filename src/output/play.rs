@@ -257,6 +257,13 @@ impl Printer {
                     s.push_str(&self.paint("36", "...ignoring"));
                     s.push('\n');
                 }
+                // A module's warnings (Ansible's `warnings` result field), as Ansible prints them.
+                if let (false, Some(Value::Array(ws))) = (no_log, result.data.get("warnings")) {
+                    for w in ws.iter().filter_map(Value::as_str) {
+                        s.push_str(&self.paint("35", &format!("[WARNING]: {w}")));
+                        s.push('\n');
+                    }
+                }
                 self.emit(&s);
             }
         }
