@@ -420,10 +420,12 @@ impl Module for Systemd {
         };
         if !unit.found() {
             // In check mode a unit file an earlier task would have written reads as a new unit.
+            // Or a package an earlier task would install may bring the unit.
             let planned = ctx.planned.is_some_and(|p| {
-                unit_paths(a.scope, name)
-                    .iter()
-                    .any(|path| matches!(p.get(path), Some(PlannedPath::File { .. })))
+                p.opaque().is_some()
+                    || unit_paths(a.scope, name)
+                        .iter()
+                        .any(|path| matches!(p.get(path), Some(PlannedPath::File { .. })))
             });
             if planned {
                 for (k, v) in [
