@@ -314,6 +314,7 @@ impl ConnectionSpec {
                     .unwrap_or_else(|| "root".into()),
                 password,
                 flags: str_var(vars, &["ansible_become_flags"]),
+                exe: str_var(vars, &["ansible_become_exe"]),
             })
         } else {
             None
