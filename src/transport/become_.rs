@@ -248,7 +248,7 @@ impl Become {
             stderr.drain(pos..pos + prompt.len());
         }
         let err = String::from_utf8_lossy(stderr).trim().to_string();
-        Err(self.classify(&self.scrub(&err)))
+        Err(self.classify(&err))
     }
 
     /// Hides the password if a program echoed it into a message.
@@ -260,12 +260,15 @@ impl Become {
     }
 
     /// Why the escalation program refused, from its message.
-    pub fn classify(&self, err: &str) -> BecomeError {
-        let err = err.trim();
-        if err.contains("unknown user")
-            || err.contains("does not exist")
-            || err.contains("no such user")
-            || err.contains("No passwd entry")
+    /// Matched on the raw text; the password is scrubbed from what the error shows.
+    pub fn classify(&self, raw: &str) -> BecomeError {
+        let raw = raw.trim();
+        let shown = self.scrub(raw);
+        let err = shown.as_str();
+        if raw.contains("unknown user")
+            || raw.contains("does not exist")
+            || raw.contains("no such user")
+            || raw.contains("No passwd entry")
         {
             return BecomeError::UnknownUser {
                 user: self.user.clone(),
@@ -273,33 +276,34 @@ impl Become {
             };
         }
         if self.method == BecomeMethod::Su {
-            return if err.contains("Authentication failure")
-                || err.contains("incorrect password")
-                || err.contains("must be run from a terminal")
-                || err.contains("Sorry")
+            return if raw.contains("Authentication failure")
+                || raw.contains("incorrect password")
+                || raw.contains("must be run from a terminal")
+                || raw.contains("Sorry")
             {
                 if self.password.is_some() {
                     BecomeError::SuAuthFailure(last_lines(err))
                 } else {
                     BecomeError::SuPasswordRequired(last_lines(err))
                 }
-            } else if err.is_empty() {
+            } else if raw.is_empty() {
                 BecomeError::Other("su exited before running the command".into())
             } else {
-                BecomeError::Other(format!("su: {}", last_lines(err)))
+                let msg = last_lines(err);
+                BecomeError::Other(if msg.starts_with("su") {
+                    msg
+                } else {
+                    format!("su: {msg}")
+                })
             };
         }
-        classify(err)
+        classify_shown(raw, err)
     }
 }
 
 /// The last few lines of a message (a program's banner before them does not help).
 fn last_lines(s: &str) -> String {
-    let lines: Vec<&str> = s
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines[lines.len().saturating_sub(3)..].join("; ")
 }
 
@@ -307,6 +311,15 @@ fn last_lines(s: &str) -> String {
 /// [`Become::unwrap_output`], which knows the method and the user.
 pub fn unwrap_output(stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> Result<(), BecomeError> {
     Become::default().unwrap_output(stdout, stderr)
+}
+
+/// sudo's refusals: matched on `raw`, shown from `err` (scrubbed).
+fn classify_shown(raw: &str, err: &str) -> BecomeError {
+    match classify(raw) {
+        BecomeError::NotAllowed(_) => BecomeError::NotAllowed(last_lines(err)),
+        BecomeError::Other(_) if !err.is_empty() => BecomeError::Other(err.to_string()),
+        e => e,
+    }
 }
 
 fn classify(err: &str) -> BecomeError {
@@ -398,20 +411,190 @@ pub fn is_password_prompt(text: &str) -> bool {
     }
 }
 
-/// su with a password, on a terminal. su (util-linux, shadow, busybox) reads the password from a
-/// terminal; with a PTY the command's stdout and stderr arrive merged on one stream, with `\r\n`
-/// line ends, and anything typed is echoed unless echo is off. So the command never writes to the
-/// terminal itself:
+/// su with a password on a plain channel (no terminal): the first choice. su from util-linux (and
+/// shadow, both through PAM) prints its prompt on stderr and reads the password from stdin even
+/// when stdin is a pipe. The controller waits for the prompt, sends the password and a newline,
+/// waits for the marker (printed on stdout and on stderr by the target user's shell), and only then
+/// streams the command's stdin (PAM reads a whole buffer at once: anything sent with the password
+/// would be lost) and ends it with EOF. Both streams are cut after their marker, so stdout, stderr
+/// and the exit status are the command's own, exactly, with no framing. A su that insists on a
+/// terminal says so before the marker; the transport then runs [`PtyScript`] instead.
+pub struct PipeScript {
+    /// The command line for the channel (run by the login shell).
+    pub command: String,
+    marker: String,
+}
+
+impl Become {
+    /// The command for a plain su session with a password (see [`PipeScript`]).
+    pub fn wrap_su_pipe(&self, cmd: &str, token: &str) -> PipeScript {
+        let marker = format!("{token} OK");
+        PipeScript {
+            command: self.su_command(&format!("echo {marker}; echo {marker} >&2; {cmd}")),
+            marker,
+        }
+    }
+}
+
+impl PipeScript {
+    pub fn driver(&self, become_: &Become) -> PipeDriver {
+        PipeDriver {
+            marker: self.marker.clone().into_bytes(),
+            out: Vec::new(),
+            err: Vec::new(),
+            out_ok: false,
+            err_ok: false,
+            password_sent: false,
+            become_: become_.clone(),
+        }
+    }
+}
+
+/// The controller's side of a [`PipeScript`] session (pure, like [`PtyDriver`]).
+pub struct PipeDriver {
+    marker: Vec<u8>,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    out_ok: bool,
+    err_ok: bool,
+    password_sent: bool,
+    become_: Become,
+}
+
+impl PipeDriver {
+    /// Data on stdout.
+    pub fn stdout(&mut self, data: &[u8]) -> PtyStep {
+        self.out.extend_from_slice(data);
+        if !self.out_ok {
+            if let Some(rest) = after_line(&self.out, &self.marker) {
+                self.out = rest;
+                self.out_ok = true;
+                return PtyStep::Escalated;
+            }
+        }
+        self.prompt_step()
+    }
+
+    /// Data on stderr.
+    pub fn stderr(&mut self, data: &[u8]) -> PtyStep {
+        self.err.extend_from_slice(data);
+        if !self.err_ok {
+            if let Some(rest) = after_line(&self.err, &self.marker) {
+                self.err = rest;
+                self.err_ok = true;
+            }
+        }
+        self.prompt_step()
+    }
+
+    fn prompt_step(&mut self) -> PtyStep {
+        if self.out_ok || self.err_ok {
+            return PtyStep::Wait;
+        }
+        let err = String::from_utf8_lossy(&self.err).into_owned();
+        let out = String::from_utf8_lossy(&self.out).into_owned();
+        if is_password_prompt(&err) || is_password_prompt(&out) {
+            if !self.password_sent {
+                self.password_sent = true;
+                self.err.clear();
+                self.out.clear();
+                return PtyStep::SendPassword;
+            }
+            return PtyStep::Failed(BecomeError::Other(format!(
+                "su asked again after the password ({}); log in once by hand to see why",
+                self.become_.scrub(format!("{out}{err}").trim())
+            )));
+        }
+        PtyStep::Wait
+    }
+
+    pub fn password_sent(&self) -> bool {
+        self.password_sent
+    }
+
+    pub fn escalated(&self) -> bool {
+        self.out_ok
+    }
+
+    /// Whether su refused because it wants a terminal (then the PTY session is the way).
+    pub fn wants_terminal(&self) -> bool {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&self.out),
+            String::from_utf8_lossy(&self.err)
+        );
+        !self.out_ok
+            && (text.contains("terminal") || text.contains("tty") || text.contains("tcgetattr"))
+    }
+
+    /// The channel ended with `exit_status`: the command's result, or why escalation failed.
+    pub fn finish(
+        self,
+        exit_status: Option<u32>,
+        exit_signal: Option<String>,
+    ) -> Result<ExecOutput, BecomeError> {
+        if !self.out_ok {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&self.out),
+                String::from_utf8_lossy(&self.err)
+            );
+            if text.trim().is_empty() {
+                return Err(BecomeError::Other(
+                    "su exited before asking for a password or running the command".into(),
+                ));
+            }
+            return Err(self.become_.classify(&text));
+        }
+        Ok(ExecOutput {
+            stdout: self.out,
+            // Without its marker (the channel ended early), stderr is all the command's anyway
+            // after the password; what su printed before it was cleared with the prompt.
+            stderr: self.err,
+            exit_status,
+            exit_signal,
+        })
+    }
+
+    /// No prompt in time: what su printed instead.
+    pub fn no_prompt(&self, secs: u64) -> BecomeError {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&self.out),
+            String::from_utf8_lossy(&self.err)
+        );
+        no_prompt_error(&self.become_.scrub(&text), secs)
+    }
+}
+
+fn no_prompt_error(text: &str, secs: u64) -> BecomeError {
+    BecomeError::Other(format!(
+        "su did not ask for a password within {secs} s{}",
+        if text.trim().is_empty() {
+            " (it printed nothing)".to_string()
+        } else {
+            format!(" (it printed: {})", last_lines(text))
+        }
+    ))
+}
+
+/// su with a password, on a terminal: for a su that will not read a password from a pipe (see
+/// [`PipeScript`], the first choice). With a PTY the command's stdout and stderr arrive merged on
+/// one stream, with `\r\n` line ends, and anything typed is echoed unless echo is off. So the
+/// command never writes to the terminal itself:
 ///
 /// 1. The channel gets a PTY with echo off, then runs `su -s /bin/sh USER -c INNER`.
 /// 2. The controller waits for the password prompt ([`is_password_prompt`], with a time limit),
 ///    sends the password and a newline; su reads it with echo off.
-/// 3. INNER, now the target user, turns echo off again (`stty -echo`), makes a private temp folder
-///    (`mktemp -d`, removed on exit, also on hangup) and prints `TOKEN OK`: escalation worked. No
-///    marker but the channel's end: su refused, and its message says why.
+/// 3. INNER, now the target user, turns echo and canonical input off (`stty -echo -icanon`: with
+///    echo off and canonical input on, OpenSSH's sshd answers every chunk typed with an IGNORE
+///    packet of the same size, "simulated echo", which for a large input grows past the largest
+///    packet russh accepts), makes a private temp folder (`mktemp -d`, removed on exit, also on
+///    hangup) and prints `TOKEN OK`: escalation worked. No marker but the channel's end: su
+///    refused, and its message says why.
 /// 4. Only after the marker is the command's stdin sent (earlier, su's terminal flushes would drop
-///    it): base64 lines, then `^D` (end of file on a terminal in canonical mode; base64's alphabet
-///    holds no terminal control character). INNER runs `base64 -d | ( eval CMD )`.
+///    it): as base64 lines (no terminal control character in its alphabet), exactly N bytes, and
+///    INNER runs `head -c N | base64 -d | ( eval CMD )`.
 /// 5. The command's stdout and stderr go to files in the temp folder; after it ends INNER prints
 ///    `TOKEN O`, stdout in base64, `TOKEN E`, stderr in base64, `TOKEN R RC`. The controller
 ///    decodes them (ignoring `\r` and whatever else the terminal added), so the exact bytes and
@@ -423,20 +606,26 @@ pub struct PtyScript {
     /// The command line for the channel (run by the login shell).
     pub command: String,
     token: String,
-    has_stdin: bool,
+    /// The stdin as it is typed (base64 lines), if any.
+    input: Option<Vec<u8>>,
 }
 
 impl Become {
-    /// The command for a terminal session (see [`PtyScript`]); `has_stdin`: whether input follows.
-    pub fn wrap_pty(&self, cmd: &str, has_stdin: bool, token: &str) -> PtyScript {
+    /// The command for a terminal session (see [`PtyScript`]), with the command's stdin.
+    pub fn wrap_pty(&self, cmd: &str, stdin: Option<&[u8]>, token: &str) -> PtyScript {
         let q = shell_quote(cmd);
-        let run = if has_stdin {
-            format!("base64 -d | ( eval {q} ) >\"$d/o\" 2>\"$d/e\"")
-        } else {
-            format!("( eval {q} ) </dev/null >\"$d/o\" 2>\"$d/e\"")
+        let input = stdin
+            .filter(|s| !s.is_empty())
+            .map(|s| base64_encode_lines(s).into_bytes());
+        let run = match &input {
+            Some(text) => format!(
+                "head -c {} | base64 -d | ( eval {q} ) >\"$d/o\" 2>\"$d/e\"",
+                text.len()
+            ),
+            None => format!("( eval {q} ) </dev/null >\"$d/o\" 2>\"$d/e\""),
         };
         let inner = format!(
-            "stty -echo 2>/dev/null; d=$(mktemp -d) || exit 125; \
+            "stty -echo -icanon min 1 time 0 2>/dev/null; d=$(mktemp -d) || exit 125; \
              trap 'rm -rf \"$d\"' 0; trap 'exit 129' 1 2 15; \
              echo {token} OK; {run}; rc=$?; \
              printf '%s O\\n' {token}; base64 <\"$d/o\"; printf '%s E\\n' {token}; \
@@ -445,20 +634,15 @@ impl Become {
         PtyScript {
             command: self.su_command(&inner),
             token: token.to_string(),
-            has_stdin,
+            input,
         }
     }
 }
 
 impl PtyScript {
-    /// The bytes to type as the command's stdin once escalation worked: base64 lines, then ^D.
-    pub fn stdin_bytes(&self, data: &[u8]) -> Vec<u8> {
-        let mut s = base64_encode_lines(data).into_bytes();
-        s.push(0x04);
-        s
-    }
-    pub fn has_stdin(&self) -> bool {
-        self.has_stdin
+    /// What to type as the command's stdin once escalation worked (taken once).
+    pub fn take_input(&mut self) -> Option<Vec<u8>> {
+        self.input.take()
     }
     pub fn driver(&self, become_: &Become) -> PtyDriver {
         PtyDriver {
@@ -555,8 +739,8 @@ impl PtyDriver {
 
     /// The terminal session ended (channel closed) before [`PtyStep::Done`]: why.
     pub fn ended(&mut self) -> BecomeError {
-        let text = clean_text(&self.buf);
-        let text = self.become_.scrub(&text);
+        let raw = clean_text(&self.buf);
+        let text = self.become_.scrub(&raw);
         match self.phase {
             Phase::Running | Phase::Done => BecomeError::Other(format!(
                 "the command's shell ended before reporting a result{}",
@@ -572,23 +756,14 @@ impl PtyDriver {
                         "su exited before asking for a password or running the command".into(),
                     );
                 }
-                // An exit with status 125: the temp folder could not be made.
-                self.become_.classify(&text)
+                self.become_.classify(&raw)
             }
         }
     }
 
     /// No prompt in time: what su printed instead.
     pub fn no_prompt(&self, secs: u64) -> BecomeError {
-        let text = self.become_.scrub(&clean_text(&self.buf));
-        BecomeError::Other(format!(
-            "su did not ask for a password within {secs} s{}",
-            if text.trim().is_empty() {
-                " (it printed nothing)".to_string()
-            } else {
-                format!(" (it printed: {})", last_lines(&text))
-            }
-        ))
+        no_prompt_error(&self.become_.scrub(&clean_text(&self.buf)), secs)
     }
 
     /// The result frame, once complete.
@@ -717,7 +892,7 @@ mod tests {
         );
         assert!(!format!("{b:?}").contains("hunter2"));
         assert_eq!(format!("{}", Secret::new("hunter2")), "********");
-        let p = su(Some("hunter2")).wrap_pty("id -u", true, "T0K");
+        let p = su(Some("hunter2")).wrap_pty("id -u", Some(b"x"), "T0K");
         assert!(!p.command.contains("hunter2"));
     }
 
@@ -821,7 +996,8 @@ mod tests {
         };
         let e = b.unwrap_output(&mut out, &mut err).unwrap_err();
         assert!(
-            e.to_string().starts_with("cannot become user 'nobody2': no such user"),
+            e.to_string()
+                .starts_with("cannot become user 'nobody2': no such user"),
             "{e}"
         );
     }
@@ -845,11 +1021,14 @@ mod tests {
             "su: user ghost does not exist or the user entry does not contain all the required fields",
         );
         assert!(e.to_string().contains("cannot become user 'ghost'"), "{e}");
-        let mut d = su(Some("s3cret")).wrap_pty("true", false, "TK").driver(&b);
+        let mut d = su(Some("s3cret")).wrap_pty("true", None, "TK").driver(&b);
         d.feed(b"Password: ");
         d.feed(b"s3cret\r\nsu: Authentication failure\r\n");
         let e = d.ended().to_string();
-        assert!(!e.contains("s3cret") && e.contains("Authentication failure"), "{e}");
+        assert!(
+            !e.contains("s3cret") && e.contains("Authentication failure"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -866,6 +1045,56 @@ mod tests {
         assert!(!is_password_prompt(""));
     }
 
+    #[test]
+    fn pipe_session_cuts_both_streams_at_the_marker() {
+        let b = su(Some("pw"));
+        let s = b.wrap_su_pipe("cat; echo e >&2", "TK5");
+        assert!(
+            s.command
+                .starts_with("su -s /bin/sh root -c 'echo TK5 OK; echo TK5 OK >&2; cat"),
+            "{}",
+            s.command
+        );
+        let mut d = s.driver(&b);
+        assert_eq!(d.stderr(b"Pass"), PtyStep::Wait);
+        assert_eq!(d.stderr(b"word: "), PtyStep::SendPassword);
+        assert_eq!(d.stderr(b"\n"), PtyStep::Wait);
+        // The command's stderr may come before the stdout marker.
+        assert_eq!(d.stderr(b"TK5 OK\ne\n"), PtyStep::Wait);
+        assert_eq!(d.stdout(b"TK5 OK\nabc"), PtyStep::Escalated);
+        assert_eq!(d.stdout(b"\x00\r\n"), PtyStep::Wait);
+        let o = d.finish(Some(0), None).unwrap();
+        assert_eq!(o.stdout, b"abc\x00\r\n", "exact bytes");
+        assert_eq!(o.stderr, b"e\n");
+        assert_eq!(o.exit_status, Some(0));
+    }
+
+    #[test]
+    fn pipe_session_refusals() {
+        let b = su(Some("s3cret"));
+        let s = b.wrap_su_pipe("true", "TK6");
+        let mut d = s.driver(&b);
+        assert_eq!(d.stderr(b"Password: "), PtyStep::SendPassword);
+        d.stderr(b"\nsu: Authentication failure\n");
+        assert!(!d.wants_terminal());
+        let e = d.finish(Some(1), None).unwrap_err();
+        assert!(matches!(e, BecomeError::SuAuthFailure(_)), "{e}");
+        // A su that wants a terminal: the PTY session takes over.
+        let mut d = s.driver(&b);
+        d.stderr(b"su: must be run from a terminal\n");
+        assert!(d.wants_terminal());
+        // An unknown user.
+        let b = Become {
+            user: "ghost".into(),
+            ..su(Some("x"))
+        };
+        // (A one-letter password is scrubbed inside words too: the message stays safe.)
+        let mut d = b.wrap_su_pipe("true", "TK7").driver(&b);
+        d.stderr(b"su: user ghost does not exist or the user entry does not contain all the required fields\n");
+        let e = d.finish(Some(1), None).unwrap_err().to_string();
+        assert!(e.contains("cannot become user 'ghost'"), "{e}");
+    }
+
     fn frame(tok: &str, out: &[u8], err: &[u8], rc: u32) -> Vec<u8> {
         // As the terminal shows it: \r\n line ends.
         format!(
@@ -879,9 +1108,17 @@ mod tests {
     #[test]
     fn pty_session_with_password_and_stdin() {
         let b = su(Some("pw"));
-        let s = b.wrap_pty("cat", true, "TK1");
-        assert!(s.command.starts_with("su -s /bin/sh root -c "), "{}", s.command);
-        assert!(s.command.contains("base64 -d | ( eval cat )"), "{}", s.command);
+        let mut s = b.wrap_pty("cat", Some(b"hello\n"), "TK1");
+        assert!(
+            s.command.starts_with("su -s /bin/sh root -c "),
+            "{}",
+            s.command
+        );
+        assert!(
+            s.command.contains("head -c 9 | base64 -d | ( eval cat )"),
+            "{}",
+            s.command
+        );
         let mut d = s.driver(&b);
         assert_eq!(d.feed(b"Pass"), PtyStep::Wait);
         assert_eq!(d.feed(b"word: "), PtyStep::SendPassword);
@@ -902,16 +1139,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let bytes = s.stdin_bytes(b"hello\n");
-        assert_eq!(bytes, b"aGVsbG8K\n\x04");
+        assert_eq!(s.take_input().as_deref(), Some(&b"aGVsbG8K\n"[..]));
     }
 
     #[test]
     fn pty_session_without_prompt_and_fast_result() {
         // Root needs no password: the marker and the whole result in one read.
         let b = su(Some("pw"));
-        let s = b.wrap_pty("id -u", false, "TK2");
-        assert!(s.command.contains("id -u") && s.command.contains("</dev/null"), "{}", s.command);
+        let s = b.wrap_pty("id -u", None, "TK2");
+        assert!(
+            s.command.contains("id -u") && s.command.contains("</dev/null"),
+            "{}",
+            s.command
+        );
         let mut d = s.driver(&b);
         let mut all = b"TK2 OK\r\n".to_vec();
         all.extend(frame("TK2", b"0\n", b"", 0));
@@ -924,12 +1164,14 @@ mod tests {
     #[test]
     fn pty_session_failures() {
         let b = su(Some("pw"));
-        let s = b.wrap_pty("true", false, "TK3");
+        let s = b.wrap_pty("true", None, "TK3");
         // A second prompt after the password.
         let mut d = s.driver(&b);
         assert_eq!(d.feed(b"Password: "), PtyStep::SendPassword);
         assert!(matches!(
-            d.feed(b"\r\nYou are required to change your password immediately\r\nCurrent password: "),
+            d.feed(
+                b"\r\nYou are required to change your password immediately\r\nCurrent password: "
+            ),
             PtyStep::Failed(BecomeError::Other(_))
         ));
         // The channel ends after the marker without a result.
@@ -953,7 +1195,12 @@ mod tests {
         use std::io::Write;
         use std::process::{Command, Stdio};
         let b = su(Some("pw"));
-        let s = b.wrap_pty("cat; printf 'e\\n' >&2; echo \"$d\" >&2; exit 4", true, "TK4");
+        let data = b"two\nlines without end".to_vec();
+        let mut s = b.wrap_pty(
+            "cat; printf 'e\\n' >&2; echo \"$d\" >&2; exit 4",
+            Some(&data),
+            "TK4",
+        );
         let fake = "su() { while [ \"$1\" != -c ]; do shift; done; /bin/sh -c \"$2\"; }";
         let mut child = Command::new("/bin/sh")
             .arg("-c")
@@ -963,9 +1210,9 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let data = b"two\nlines without end".to_vec();
-        // base64 -d reads to the end of the pipe here (^D is only end-of-file on a terminal).
-        let input = base64_encode_lines(&data).into_bytes();
+        // More than the input: head -c takes exactly the input's bytes.
+        let mut input = s.take_input().unwrap();
+        input.extend_from_slice(b"garbage after the input\n");
         child.stdin.take().unwrap().write_all(&input).unwrap();
         let o = child.wait_with_output().unwrap();
         let mut d = s.driver(&b);
@@ -979,6 +1226,9 @@ mod tests {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         let tmp = err.lines().nth(1).unwrap_or_default().trim().to_string();
         assert!(err.starts_with("e\n") && !tmp.is_empty(), "{err}");
-        assert!(!std::path::Path::new(&tmp).exists(), "temp folder {tmp} left behind");
+        assert!(
+            !std::path::Path::new(&tmp).exists(),
+            "temp folder {tmp} left behind"
+        );
     }
 }

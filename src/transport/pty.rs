@@ -1,6 +1,7 @@
-//! su with a password over SSH: a channel with a PTY, driven by [`PtyDriver`] (the protocol and its
-//! reasons are in [`super::become_::PtyScript`]). One channel per command; sudo and password-less
-//! su keep the fast paths (persistent shells, plain channels).
+//! su with a password over SSH, one channel per command: first on a plain channel
+//! ([`super::become_::PipeScript`]: su reads the password from stdin), and on a channel with a
+//! PTY ([`super::become_::PtyScript`]) when su wants a terminal. sudo and password-less su keep the
+//! fast paths (persistent shells, plain channels).
 
 use super::become_::{Become, BecomeError, PtyStep};
 use super::{ExecOutput, ExecRequest, TransportError};
@@ -10,8 +11,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-/// Terminal modes: no echo (the password and the typed stdin are never sent back), canonical
-/// input (so ^D ends the stdin), no flow control characters.
+/// Terminal modes: no echo (the password is never sent back), canonical input while su reads the
+/// password (the script turns it off after), no flow control characters.
 const MODES: &[(Pty, u32)] = &[
     (Pty::ECHO, 0),
     (Pty::ECHOE, 0),
@@ -25,9 +26,134 @@ const MODES: &[(Pty, u32)] = &[
 /// How long a finished command's shell may take to close the channel.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Runs `req` as `b.user` with `su` and its password, on `channel` (freshly opened, unused).
+/// What the plain-channel attempt gave.
+pub enum PipeOutcome {
+    Done(Result<ExecOutput, TransportError>),
+    /// su refused before the password: it wants a terminal. Nothing ran.
+    WantsTerminal,
+}
+
+/// Runs `req` as `b.user` with `su` and its password on `channel` (fresh, unused), with no
+/// terminal. `prompt_timeout` bounds the wait for su's prompt and for its verdict on the password.
+pub async fn run_su_pipe(
+    mut channel: Channel<Msg>,
+    host: &str,
+    b: &Become,
+    req: &ExecRequest,
+    token: &str,
+    prompt_timeout: Duration,
+) -> PipeOutcome {
+    let become_err = |source: BecomeError| TransportError::Become {
+        host: host.to_string(),
+        source,
+    };
+    let sess = |reason: String| TransportError::Session {
+        host: host.to_string(),
+        reason,
+    };
+    let script = b.wrap_su_pipe(&req.command, token);
+    let mut driver = script.driver(b);
+    let started = Instant::now();
+    let prompt_deadline = started + prompt_timeout;
+    if let Err(e) = channel.exec(true, script.command.as_bytes()).await {
+        return PipeOutcome::Done(Err(sess(format!("cannot start su: {e}"))));
+    }
+    let mut feeder: Option<tokio::task::JoinHandle<()>> = None;
+    let mut verdict_deadline: Option<Instant> = None;
+    let (mut status, mut signal) = (None, None);
+    let failure = loop {
+        let deadline = if !driver.escalated() {
+            Some(verdict_deadline.unwrap_or(prompt_deadline))
+        } else {
+            req.timeout.map(|t| started + t)
+        };
+        let msg = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, channel.wait()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    let _ = channel.signal(russh::Sig::KILL).await;
+                    break Some(if driver.escalated() {
+                        TransportError::CommandTimeout {
+                            host: host.to_string(),
+                            what: format!(
+                                "command '{}' (as {} with su)",
+                                short(&req.command),
+                                b.user
+                            ),
+                            secs: req.timeout.map(|t| t.as_secs()).unwrap_or_default(),
+                        }
+                    } else if driver.password_sent() {
+                        become_err(BecomeError::Other(format!(
+                            "su gave no answer to the password within {} s",
+                            prompt_timeout.as_secs()
+                        )))
+                    } else {
+                        become_err(driver.no_prompt(prompt_timeout.as_secs()))
+                    });
+                }
+            },
+            None => channel.wait().await,
+        };
+        let step = match msg {
+            Some(ChannelMsg::Data { data }) => driver.stdout(&data),
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => driver.stderr(&data),
+            Some(ChannelMsg::ExitStatus { exit_status }) => {
+                status = Some(exit_status);
+                continue;
+            }
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                signal = Some(format!("{signal_name:?}"));
+                continue;
+            }
+            Some(ChannelMsg::Eof) => continue,
+            Some(ChannelMsg::Close) | None => break None,
+            Some(_) => continue,
+        };
+        match step {
+            PtyStep::Wait | PtyStep::Done(_) => {}
+            PtyStep::SendPassword => {
+                let line = match &b.password {
+                    Some(p) => format!("{}\n", p.expose()),
+                    None => "\n".to_string(),
+                };
+                verdict_deadline = Some(Instant::now() + prompt_timeout);
+                if let Err(e) = channel.data_bytes(line.into_bytes()).await {
+                    break Some(sess(format!("cannot write to su: {e}")));
+                }
+            }
+            PtyStep::Escalated => {
+                // Now the command's stdin, then EOF.
+                let data = req.stdin.clone().unwrap_or_default();
+                let mut w = channel.make_writer();
+                feeder = Some(tokio::spawn(async move {
+                    let _ = w.write_all(&data).await;
+                    let _ = w.shutdown().await;
+                }));
+            }
+            PtyStep::Failed(e) => break Some(become_err(e)),
+        }
+    };
+    if let Some(f) = feeder {
+        f.abort();
+    }
+    if let Some(e) = failure {
+        let _ = channel.close().await;
+        return PipeOutcome::Done(Err(e));
+    }
+    if driver.wants_terminal() {
+        return PipeOutcome::WantsTerminal;
+    }
+    if driver.escalated() && status.is_none() && signal.is_none() {
+        return PipeOutcome::Done(Err(sess(
+            "the channel closed without an exit status (connection lost?)".into(),
+        )));
+    }
+    PipeOutcome::Done(driver.finish(status, signal).map_err(become_err))
+}
+
+/// Runs `req` as `b.user` with `su` and its password on `channel` (fresh, unused), on a terminal.
 /// `prompt_timeout` bounds the wait for su's prompt and for its verdict on the password.
-pub async fn run_su(
+pub async fn run_su_pty(
     channel: Channel<Msg>,
     host: &str,
     b: &Become,
@@ -43,8 +169,7 @@ pub async fn run_su(
         host: host.to_string(),
         reason,
     };
-    let stdin = req.stdin.as_deref().filter(|s| !s.is_empty());
-    let script = b.wrap_pty(&req.command, stdin.is_some(), token);
+    let mut script = b.wrap_pty(&req.command, req.stdin.as_deref(), token);
     let mut driver = script.driver(b);
     let started = Instant::now();
     let prompt_deadline = started + prompt_timeout;
@@ -53,10 +178,10 @@ pub async fn run_su(
         .request_pty(true, "dumb", 200, 50, 0, 0, MODES)
         .await
         .map_err(|e| sess(format!("cannot request a terminal: {e}")))?;
-    let (mut read, write) = channel.split();
+    let mut channel = channel;
     // The reply to the PTY request.
     loop {
-        let msg = tokio::time::timeout_at(prompt_deadline, read.wait())
+        let msg = tokio::time::timeout_at(prompt_deadline, channel.wait())
             .await
             .map_err(|_| become_err(driver.no_prompt(prompt_timeout.as_secs())))?;
         match msg {
@@ -69,10 +194,14 @@ pub async fn run_su(
                 )))
             }
             Some(_) => {}
-            None => return Err(sess("the channel closed before the terminal was ready".into())),
+            None => {
+                return Err(sess(
+                    "the channel closed before the terminal was ready".into(),
+                ))
+            }
         }
     }
-    write
+    channel
         .exec(true, script.command.as_bytes())
         .await
         .map_err(|e| sess(format!("cannot start su: {e}")))?;
@@ -91,17 +220,21 @@ pub async fn run_su(
             req.timeout.map(|t| started + t)
         };
         let msg = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, read.wait()).await {
+            Some(d) => match tokio::time::timeout_at(d, channel.wait()).await {
                 Ok(m) => m,
                 Err(_) => {
                     if let Some(out) = result.take() {
                         break Ok(out);
                     }
-                    let _ = write.signal(russh::Sig::KILL).await;
+                    let _ = channel.signal(russh::Sig::KILL).await;
                     break Err(if driver.escalated() {
                         TransportError::CommandTimeout {
                             host: host.to_string(),
-                            what: format!("command '{}' (as {} with su)", short(&req.command), b.user),
+                            what: format!(
+                                "command '{}' (as {} with su)",
+                                short(&req.command),
+                                b.user
+                            ),
                             secs: req.timeout.map(|t| t.as_secs()).unwrap_or_default(),
                         }
                     } else if driver.password_sent() {
@@ -114,7 +247,7 @@ pub async fn run_su(
                     });
                 }
             },
-            None => read.wait().await,
+            None => channel.wait().await,
         };
         let data = match msg {
             Some(ChannelMsg::Data { data }) => data.to_vec(),
@@ -138,14 +271,13 @@ pub async fn run_su(
                     None => "\n".to_string(),
                 };
                 verdict_deadline = Some(Instant::now() + prompt_timeout);
-                if let Err(e) = write.data_bytes(line.into_bytes()).await {
+                if let Err(e) = channel.data_bytes(line.into_bytes()).await {
                     break Err(sess(format!("cannot write to su: {e}")));
                 }
             }
             PtyStep::Escalated => {
-                if let Some(data) = stdin {
-                    let bytes = script.stdin_bytes(data);
-                    let mut w = write.make_writer();
+                if let Some(bytes) = script.take_input() {
+                    let mut w = channel.make_writer();
                     feeder = Some(tokio::spawn(async move {
                         let _ = w.write_all(&bytes).await;
                         let _ = w.flush().await;
@@ -162,8 +294,8 @@ pub async fn run_su(
     if let Some(f) = feeder {
         f.abort();
     }
-    let _ = write.eof().await;
-    let _ = write.close().await;
+    let _ = channel.eof().await;
+    let _ = channel.close().await;
     outcome
 }
 

@@ -510,7 +510,8 @@ impl SshConnection {
 }
 
 impl Session {
-    /// Runs a command as another user with su and its password, on a channel with a PTY.
+    /// Runs a command as another user with su and its password: on a plain channel, or on one
+    /// with a PTY when su wants a terminal (see super::pty).
     async fn run_pty(
         &self,
         b: &become_::Become,
@@ -530,15 +531,22 @@ impl Session {
             .open_channel()
             .await
             .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
-        super::pty::run_su(
-            channel,
-            &self.host,
-            b,
-            req,
-            &shell::random_token(),
-            prompt_timeout,
-        )
-        .await
+        let token = shell::random_token();
+        // HOMELAB_SU_TERMINAL=1 goes to the terminal at once (for tests of that path, and for a
+        // su that reads a pipe badly).
+        let channel = if std::env::var("HOMELAB_SU_TERMINAL").is_ok_and(|v| v == "1") {
+            channel
+        } else {
+            match super::pty::run_su_pipe(channel, &self.host, b, req, &token, prompt_timeout).await
+            {
+                super::pty::PipeOutcome::Done(r) => return r,
+                super::pty::PipeOutcome::WantsTerminal => {}
+            }
+            self.open_channel()
+                .await
+                .map_err(|e| sess(format!("cannot open a channel: {e}")))?
+        };
+        super::pty::run_su_pty(channel, &self.host, b, req, &token, prompt_timeout).await
     }
 
     /// Runs a command in one of the host's persistent shells. `None`: no shell can take it now
