@@ -101,7 +101,7 @@ pub enum BecomeError {
     PasswordRequired,
     #[error("sudo refused the become password (incorrect password); check -K input or ansible_become_password")]
     IncorrectPassword,
-    #[error("sudo refused: {0}; the login user may not run this as the become user: add a sudoers rule for it (e.g. a file in /etc/sudoers.d), or connect as another ansible_user")]
+    #[error("sudo refused ({0}): the login user may not run commands as the become user; add a sudoers rule for it (e.g. a file in /etc/sudoers.d), or connect as another ansible_user")]
     NotAllowed(String),
     #[error("cannot become user '{user}': no such user on this host ({msg}); check become_user / ansible_become_user")]
     UnknownUser { user: String, msg: String },
