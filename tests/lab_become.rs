@@ -200,6 +200,12 @@ fn become_with_passwords_sudo_and_su() {
     let r = e.run(&args, &[("HOMELAB_SU_TERMINAL", "1")]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("\"event\""), "{}", r.stdout);
+    // Ad hoc, the inventory's templated password works too.
+    let inv = e.inv.display().to_string();
+    let r = homelab(&["run", "-i", &inv, "hsu_pw", "-b", "-a", "id -u"], &[]);
+    e.outputs.push(r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.lines().any(|l| l == "0"), "{}", r.all());
     // ps on the host, taken while sudo and su ran, never showed a password.
     for f in ["/tmp/hsu-ps-sudo.txt", "/tmp/hsu-ps-su.txt"] {
         let ps = root(&format!("cat {f}"));
