@@ -154,7 +154,7 @@ pub async fn run_su_pipe(
 /// Runs `req` as `b.user` with `su` and its password on `channel` (fresh, unused), on a terminal.
 /// `prompt_timeout` bounds the wait for su's prompt and for its verdict on the password.
 pub async fn run_su_pty(
-    channel: Channel<Msg>,
+    mut channel: Channel<Msg>,
     host: &str,
     b: &Become,
     req: &ExecRequest,
@@ -178,7 +178,6 @@ pub async fn run_su_pty(
         .request_pty(true, "dumb", 200, 50, 0, 0, MODES)
         .await
         .map_err(|e| sess(format!("cannot request a terminal: {e}")))?;
-    let mut channel = channel;
     // The reply to the PTY request.
     loop {
         let msg = tokio::time::timeout_at(prompt_deadline, channel.wait())
