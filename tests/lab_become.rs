@@ -74,7 +74,7 @@ impl Drop for Cleanup {
             &format!(
                 "userdel -r hsu-pw 2>/dev/null; userdel -r hsu-nosudo 2>/dev/null; \
                  rm -f /etc/sudoers.d/hsu /root/hsu-sudo.txt /root/hsu-su.txt \
-                 /root/hsu-nopasswd.txt /tmp/hsu-ps-*.txt /tmp/hsu-fail-*.txt; \
+                 /root/hsu-sudo-big.txt /root/hsu-su-big.txt /root/hsu-nopasswd.txt /tmp/hsu-ps-*.txt /tmp/hsu-fail-*.txt; \
                  usermod -p '{}' root",
                 self.root_hash
             ),
