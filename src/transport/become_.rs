@@ -13,8 +13,10 @@
 //!
 //! # su
 //! Without a password (the login user is root): `su -s /bin/sh USER -c ...`, like sudo's fast path.
-//! With a password, su wants a terminal: see [`PtyScript`] and [`PtyDriver`] (the SSH transport runs
-//! it on a channel with a PTY, in `super::pty`).
+//! With a password, the controller must answer su's prompt, then send the command's stdin: one
+//! channel per command, first without a terminal ([`PipeScript`], [`PipeDriver`]: util-linux su
+//! reads the password from a pipe), else on a PTY ([`PtyScript`], [`PtyDriver`]); the SSH
+//! transport drives both (`super::pty`). Wrong password: su's own refusal, after PAM's delay.
 //!
 //! Every wrapped command first prints a marker line as the target user: no marker means the
 //! escalation itself failed, and the program's message says why ([`BecomeError`]).
@@ -181,7 +183,7 @@ impl Become {
     }
 
     /// Wraps `cmd` (a shell command line) so that it runs as `self.user` without a terminal.
-    /// su with a password needs one: [`BecomeError::SuPassword`] (use [`Become::wrap_pty`]).
+    /// su with a password needs a dialogue: [`BecomeError::SuPassword`] (see [`PipeScript`]).
     pub fn wrap(&self, cmd: &str) -> Result<Wrapped, BecomeError> {
         match self.method {
             BecomeMethod::Sudo => {
@@ -398,7 +400,7 @@ const PROMPT_WORDS: &[&str] = &[
 ];
 
 /// Whether `text` (what the terminal printed so far) ends with a password prompt: its last,
-/// unfinished line names a password (in any of [`PROMPT_WORDS`]) and ends with `:` (or `：`),
+/// unfinished line names a password (in English or one of the locales PAM is translated to) and ends with `:` (or `：`),
 /// maybe followed by spaces. A finished line (an error message) is never a prompt.
 pub fn is_password_prompt(text: &str) -> bool {
     let last = text.rsplit(['\n', '\r']).next().unwrap_or("");
