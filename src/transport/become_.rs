@@ -399,8 +399,8 @@ const PROMPT_WORDS: &[&str] = &[
     "암호",
 ];
 
-/// Whether `text` (what the terminal printed so far) ends with a password prompt: its last,
-/// unfinished line names a password (in English or one of the locales PAM is translated to) and ends with `:` (or `：`),
+/// Whether `text` (what su printed so far) ends with a password prompt: its last, unfinished line
+/// names a password (in English or in a locale PAM is translated to) and ends with `:` (or `：`),
 /// maybe followed by spaces. A finished line (an error message) is never a prompt.
 pub fn is_password_prompt(text: &str) -> bool {
     let last = text.rsplit(['\n', '\r']).next().unwrap_or("");
