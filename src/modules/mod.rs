@@ -21,6 +21,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod user;
 pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
@@ -121,6 +122,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "user" => drive::<user::User>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

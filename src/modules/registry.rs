@@ -145,6 +145,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::reboot::Reboot>),
     },
     Spec {
+        name: "user",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::user::User>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
