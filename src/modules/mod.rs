@@ -8,6 +8,7 @@ pub mod core;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod group;
 pub mod lineinfile;
 pub mod ping;
 pub mod reboot;
@@ -122,6 +123,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "group" => drive::<group::Group>(ctx, args).await,
         "user" => drive::<user::User>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;

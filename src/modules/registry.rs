@@ -151,6 +151,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::user::User>),
     },
     Spec {
+        name: "group",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::group::Group>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
