@@ -157,6 +157,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::group::Group>),
     },
     Spec {
+        name: "authorized_key",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::authorized_key::AuthorizedKey>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
