@@ -281,7 +281,7 @@ fn is_locked(hash: &str) -> bool {
 }
 
 /// Decides what to do from the arguments and the current state (pure: unit-tested).
-pub fn make_plan(a: &Args, cur: Current) -> Result<Plan, String> {
+pub fn make_plan(a: &Args, cur: Current, check: bool) -> Result<Plan, String> {
     let key_file = key_file(a);
     let mut p = Plan {
         action: Action::None,
@@ -312,7 +312,8 @@ pub fn make_plan(a: &Args, cur: Current) -> Result<Plan, String> {
         }
         return Ok(p);
     }
-    if !cur.missing_groups.is_empty() {
+    // In check mode a missing group may come from an earlier task of the run (noted, not fatal).
+    if !cur.missing_groups.is_empty() && !check {
         return Err(format!(
             "group{} {} do{} not exist: create {} first (group module)",
             if cur.missing_groups.len() > 1 {
@@ -388,6 +389,35 @@ pub fn make_plan(a: &Args, cur: Current) -> Result<Plan, String> {
             o.push(if a.create_home { "-m" } else { "-M" }.into());
             if a.system {
                 o.push("-r".into());
+            }
+            let shown: [(&'static str, Option<String>); 6] = [
+                ("uid", a.uid.clone()),
+                ("group", a.group.clone()),
+                (
+                    "groups",
+                    wanted
+                        .as_ref()
+                        .map(|w| w.iter().cloned().collect::<Vec<_>>().join(",")),
+                ),
+                ("shell", a.shell.clone()),
+                (
+                    "home",
+                    Some(
+                        a.home
+                            .clone()
+                            .unwrap_or_else(|| format!("/home/{}", a.name)),
+                    ),
+                ),
+                ("comment", a.comment.clone()),
+            ];
+            for (key, v) in shown {
+                if let Some(v) = v {
+                    p.changes.push(Change {
+                        key,
+                        before: String::new(),
+                        after: v,
+                    });
+                }
             }
             p.set_password = a.password.as_deref().is_some_and(|s| !s.is_empty());
             if p.set_password {
@@ -559,7 +589,7 @@ impl Module for User {
             )));
         }
         let cur = probe(ctx, a).await?;
-        make_plan(a, cur)
+        make_plan(a, cur, ctx.check)
             .map_err(|e| ModuleError::Failed(format!("{}: user {}: {e}", ctx.host, a.name)))
     }
 
@@ -592,7 +622,12 @@ impl Module for User {
                         .unwrap_or_else(|| format!("/home/{}", a.name)),
                 )
                 .with("system", a.system)
-                .with("create_home", a.create_home);
+                .with("create_home", a.create_home)
+                .with("shell", a.shell.clone().unwrap_or_else(|| "/bin/sh".into()))
+                .with("comment", a.comment.clone().unwrap_or_default());
+            if let Some(u) = a.uid.as_deref().and_then(|u| u.parse::<u32>().ok()) {
+                r = r.with("uid", u);
+            }
         }
         if a.password.is_some() {
             r = r.with("password", "NOT_LOGGING_PASSWORD");
@@ -776,10 +811,10 @@ mod tests {
             json!({"name": "bob", "groups": ["adm", "sudo"], "shell": "/bin/bash",
             "password": "$6$salt$hash", "comment": "Bob B"}),
         );
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(p.action, Action::None, "{:?}", p.changes);
 
-        let p = make_plan(&a, current("")).unwrap();
+        let p = make_plan(&a, current(""), false).unwrap();
         assert_eq!(p.action, Action::Create);
         assert!(p.set_password);
         assert!(p.opts.windows(2).any(|w| w == ["-G", "adm,sudo"]));
@@ -791,7 +826,7 @@ mod tests {
 
         let a = args(json!({"name": "bob", "groups": "docker", "append": true,
             "password": "$6$other$x", "shell": "/bin/sh"}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(p.action, Action::Modify);
         assert_eq!(p.opts, ["-a", "-G", "docker", "-s", "/bin/sh"]);
         assert!(p.set_password);
@@ -811,53 +846,63 @@ mod tests {
         let a =
             args(json!({"name": "bob", "password": "$6$other$x", "update_password": "on_create"}));
         assert_eq!(
-            make_plan(&a, current(EXISTING)).unwrap().action,
+            make_plan(&a, current(EXISTING), false).unwrap().action,
             Action::None
         );
 
         // groups not appended: exact set.
         let a = args(json!({"name": "bob", "groups": "adm"}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(p.opts, ["-G", "adm"]);
     }
 
     #[test]
     fn absent_lock_expiry_and_bad_input() {
         let a = args(json!({"name": "bob", "state": "absent", "remove": "yes"}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(
             (p.action, p.opts.clone()),
             (Action::Remove, vec!["-r".to_string()])
         );
-        assert_eq!(make_plan(&a, current("")).unwrap().action, Action::None);
+        assert_eq!(
+            make_plan(&a, current(""), false).unwrap().action,
+            Action::None
+        );
 
         let a = args(json!({"name": "bob", "password_lock": true}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(p.lock, Some(true));
         let locked = EXISTING.replace("$6$salt", "!$6$salt");
         assert_eq!(
-            make_plan(&a, current(&locked)).unwrap().action,
+            make_plan(&a, current(&locked), false).unwrap().action,
             Action::None
         );
 
         assert_eq!(expire_date(0.0), "1970-01-01");
         assert_eq!(expire_date(1_700_000_000.0), "2023-11-14");
         let a = args(json!({"name": "bob", "expires": 1700000000}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert_eq!(p.opts, ["-e", "2023-11-14"]);
         let a = args(json!({"name": "bob", "expires": -1}));
         assert_eq!(
-            make_plan(&a, current(EXISTING)).unwrap().action,
+            make_plan(&a, current(EXISTING), false).unwrap().action,
             Action::None
         );
 
         let a = args(json!({"name": "bob", "password": "secret"}));
-        assert!(make_plan(&a, current(EXISTING))
+        assert!(make_plan(&a, current(EXISTING), false)
             .unwrap_err()
             .contains("crypt hash"));
         let a = args(json!({"name": "bob", "groups": "nosuch"}));
-        let e = make_plan(&a, current(&format!("{EXISTING}HLNOGROUP nosuch\n"))).unwrap_err();
+        let e =
+            make_plan(&a, current(&format!("{EXISTING}HLNOGROUP nosuch\n")), false).unwrap_err();
         assert!(e.contains("nosuch does not exist"), "{e}");
+        let p = make_plan(&a, current(&format!("{EXISTING}HLNOGROUP nosuch\n")), true).unwrap();
+        assert_eq!(
+            p.action,
+            Action::Modify,
+            "check mode: a group an earlier task makes"
+        );
         assert!(serde_json::from_value::<Args>(json!({"name": "x", "bogus": 1})).is_err());
         assert!(serde_json::from_value::<Args>(json!({"name": "x", "state": "gone"})).is_err());
     }
@@ -865,9 +910,9 @@ mod tests {
     #[test]
     fn ssh_key_only_when_missing() {
         let a = args(json!({"name": "bob", "generate_ssh_key": true}));
-        let p = make_plan(&a, current(EXISTING)).unwrap();
+        let p = make_plan(&a, current(EXISTING), false).unwrap();
         assert!(p.gen_key && p.key_file == ".ssh/id_rsa");
-        let p = make_plan(&a, current(&format!("{EXISTING}HLKEY\n"))).unwrap();
+        let p = make_plan(&a, current(&format!("{EXISTING}HLKEY\n")), false).unwrap();
         assert_eq!(p.action, Action::None);
     }
 }
