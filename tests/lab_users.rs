@@ -186,6 +186,72 @@ fn users_groups_keys() {
         r.all()
     );
 
+    // cron: husr1's crontab and a cron.d file, as Ansible writes them.
+    let r = lab_sh(
+        "node1",
+        "command -v crontab || { apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq cron; }",
+    );
+    assert_eq!(r.code, 0, "installing cron: {}", r.all());
+    let cron = fixture("users_cron.yml");
+    let crontab = || {
+        sh_out(
+            "node1",
+            "crontab -u husr1 -l 2>&1; cat /etc/cron.d/husr-cron 2>&1",
+        )
+    };
+    let before = crontab();
+    assert!(before.contains("no crontab for husr1"), "{before}");
+    let r = homelab(&["plan", &cron, "-i", "lab"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=3"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("+#Ansible: husr job"), "{}", r.stdout);
+    assert_eq!(crontab(), before, "check mode changed the crontab");
+    let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=3"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        sh_out("node1", "crontab -u husr1 -l"),
+        "HUSRVAR=husr-value\n#Ansible: husr job\n*/5 2 * * * /bin/true husr\n"
+    );
+    assert_eq!(
+        sh_out(
+            "node1",
+            "cat /etc/cron.d/husr-cron; stat -c '%U %a' /etc/cron.d/husr-cron"
+        ),
+        "#Ansible: husr file\n@daily husr1 /bin/true husr-file\nroot 644\n"
+    );
+    let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.all()
+    );
+    let r = homelab(
+        &["apply", &fixture("users_cron_absent.yml"), "-i", "lab"],
+        &[],
+    );
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=3"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        sh_out(
+            "node1",
+            "crontab -u husr1 -l; ls /etc/cron.d/husr-cron 2>/dev/null"
+        ),
+        ""
+    );
+
     // Removal, then nothing left to remove.
     let absent = fixture("users_absent.yml");
     let r = homelab(&["apply", &absent, "-i", "lab"], &[]);

@@ -6,6 +6,7 @@ pub mod command;
 pub mod copy;
 pub mod copy_tree;
 pub mod core;
+pub mod cron;
 pub mod fetch;
 pub mod file;
 pub mod find;
@@ -124,6 +125,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "cron" => drive::<cron::Cron>(ctx, args).await,
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
         "group" => drive::<group::Group>(ctx, args).await,
         "user" => drive::<user::User>(ctx, args).await,

@@ -163,6 +163,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::authorized_key::AuthorizedKey>),
     },
     Spec {
+        name: "cron",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::cron::Cron>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
