@@ -10,6 +10,7 @@ pub mod cron;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod get_url;
 pub mod group;
 pub mod lineinfile;
 pub mod ping;
@@ -125,6 +126,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
         "cron" => drive::<cron::Cron>(ctx, args).await,
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
         "group" => drive::<group::Group>(ctx, args).await,
