@@ -145,8 +145,26 @@ fn get_url_unarchive_git() {
     let payload = b"husr payload\nline two\n".to_vec();
     std::fs::write(www.join("payload.txt"), &payload).unwrap();
     std::fs::write(www.join("other.txt"), b"other\n").unwrap();
+    // An archive made here: served (for remote_src) and uploaded (for the controller's src).
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("pkg/bin")).unwrap();
+    std::fs::write(pkg.join("pkg/bin/tool.sh"), "#!/bin/sh\necho husr tool\n").unwrap();
+    std::fs::write(pkg.join("pkg/README"), "husr\n").unwrap();
+    let archive = www.join("pkg.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&pkg)
+        .arg("pkg")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let archive_sum = sha256(&std::fs::read(&archive).unwrap());
     let http = Http::start(&www, dir.path().join("http.log"));
     let vars = serde_json::json!({
+        "archive": archive.display().to_string(),
+        "archive_sum": archive_sum,
         "base": http.base,
         "sum": sha256(&payload),
         "zero": "0".repeat(64),
@@ -214,6 +232,31 @@ fn get_url_unarchive_git() {
         before,
         "a failed download changed /srv/husr"
     );
+
+    // unarchive: check mode unpacks nothing; the real run does; the second run changes nothing.
+    let book = fixture("fetchers_unarchive.yml");
+    let r = homelab(&["plan", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(sh_out(HOST, "ls -d /srv/husr-x 2>/dev/null"), "");
+    let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r.stdout, HOST).contains("changed=5"), "{}", r.stdout);
+    assert_eq!(
+        sh_out(
+            HOST,
+            "cd /srv/husr-x && cat pkg/bin/tool.sh remote/pkg/README && \
+             stat -c '%U %a' pkg/bin/tool.sh remote/pkg/bin/tool.sh"
+        ),
+        "#!/bin/sh\necho husr tool\nhusr\nhomelab 644\nroot 644\n"
+    );
+    let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    // A file changed on the host is unpacked again.
+    lab_sh(HOST, "echo tampered > /srv/husr-x/pkg/README");
+    let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(sh_out(HOST, "cat /srv/husr-x/pkg/README"), "husr\n");
 
     drop(http);
     cleanup();

@@ -25,6 +25,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod unarchive;
 pub mod user;
 pub mod wait_for;
 
@@ -126,6 +127,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
         "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
         "cron" => drive::<cron::Cron>(ctx, args).await,
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,

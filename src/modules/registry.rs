@@ -175,6 +175,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::get_url::GetUrl>),
     },
     Spec {
+        name: "unarchive",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::unarchive::Unarchive>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
