@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod get_url;
+pub mod git;
 pub mod group;
 pub mod lineinfile;
 pub mod ping;
@@ -127,6 +128,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "git" => drive::<git::Git>(ctx, args).await,
         "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
         "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
         "cron" => drive::<cron::Cron>(ctx, args).await,

@@ -181,6 +181,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::unarchive::Unarchive>),
     },
     Spec {
+        name: "git",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::git::Git>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
