@@ -78,7 +78,7 @@ fn users_groups_keys() {
     let r = homelab(&["plan", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -101,7 +101,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars, "--diff"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -128,6 +128,14 @@ fn users_groups_keys() {
             "stat -c '%U %a' /home/husr1/.ssh /home/husr1/.ssh/authorized_keys"
         ),
         "husr1 700\nhusr1 600\n"
+    );
+    assert_eq!(
+        sh_out(
+            "node1",
+            "stat -c '%U %a' /home/husr1/.ssh/id_ed25519 /home/husr1/.ssh/id_ed25519.pub; \
+             cut -d' ' -f1,3 /home/husr1/.ssh/id_ed25519.pub"
+        ),
+        "husr1 600\nhusr1 644\nssh-ed25519 husr-generated\n"
     );
     let keys = sh_out("node1", "cat /home/husr1/.ssh/authorized_keys");
     assert_eq!(
