@@ -152,6 +152,25 @@ fn users_groups_keys() {
         r.stdout
     );
 
+    // A group's gid changes (groupmod), then stays.
+    let gid = fixture("users_group_gid.yml");
+    let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        sh_out("node1", "getent group husr-g1").trim(),
+        "husr-g1:x:4702:husr1"
+    );
+    let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.all()
+    );
+
     // The key logs in.
     let o = std::process::Command::new("ssh")
         .args([
