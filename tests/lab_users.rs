@@ -237,6 +237,13 @@ fn users_groups_keys() {
         r.stdout
     );
     assert!(r.stdout.contains("+#Ansible: husr job"), "{}", r.stdout);
+    // The variable's plan is made on the crontab as the job's task would have left it.
+    assert!(
+        r.stdout
+            .contains("+HUSRVAR=husr-value\n #Ansible: husr job"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(crontab(), before, "check mode changed the crontab");
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
