@@ -1,13 +1,18 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod copy_tree;
 pub mod core;
+pub mod cron;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod get_url;
+pub mod git;
+pub mod group;
 pub mod hostname;
 pub mod lineinfile;
 pub mod modprobe;
@@ -18,8 +23,8 @@ pub mod registry;
 pub mod remote;
 pub mod replace;
 pub mod script;
-pub mod setup;
 pub mod service;
+pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod sysctl;
@@ -30,6 +35,8 @@ pub mod template;
 pub mod testutil;
 pub mod textedit;
 pub mod timezone;
+pub mod unarchive;
+pub mod user;
 pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
@@ -138,6 +145,13 @@ pub async fn dispatch(
         "mount" => drive::<mount::MountModule>(ctx, args).await,
         "hostname" => drive::<hostname::Hostname>(ctx, args).await,
         "timezone" => drive::<timezone::Timezone>(ctx, args).await,
+        "git" => drive::<git::Git>(ctx, args).await,
+        "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
+        "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
+        "cron" => drive::<cron::Cron>(ctx, args).await,
+        "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
+        "group" => drive::<group::Group>(ctx, args).await,
+        "user" => drive::<user::User>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -157,6 +157,48 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::setup::Setup>),
     },
     Spec {
+        name: "user",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::user::User>),
+    },
+    Spec {
+        name: "group",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::group::Group>),
+    },
+    Spec {
+        name: "authorized_key",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::authorized_key::AuthorizedKey>),
+    },
+    Spec {
+        name: "cron",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::cron::Cron>),
+    },
+    Spec {
+        name: "get_url",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::get_url::GetUrl>),
+    },
+    Spec {
+        name: "unarchive",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::unarchive::Unarchive>),
+    },
+    Spec {
+        name: "git",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::git::Git>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
