@@ -1,5 +1,6 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
+pub mod apt;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
@@ -10,6 +11,7 @@ pub mod file;
 pub mod find;
 pub mod lineinfile;
 pub mod ping;
+pub mod pkgutil;
 pub mod reboot;
 pub mod registry;
 pub mod remote;
@@ -121,6 +123,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "apt" => drive::<apt::Apt>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
