@@ -957,6 +957,12 @@ pub fn commands(a: &Args, req: &Req, plan: &Plan) -> Vec<String> {
     cmds
 }
 
+/// Names the process holding a dpkg/apt lock from /proc/locks, as apt words it.
+pub const LOCK_HOLDER: &str = "for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock; do \
+     [ -e \"$f\" ] || continue; i=$(stat -c %i \"$f\"); \
+     for pid in $(awk -v i=\":$i\" 'substr($6, length($6) - length(i) + 1) == i && $5 > 0 {print $5}' /proc/locks); do \
+     echo \"It is held by process $pid ($(cat /proc/$pid/comm 2>/dev/null))\"; exit 0; done; done";
+
 /// When apt-get gave up on a lock: the lock, its holder if apt named it, as a sentence.
 pub fn lock_message(stderr: &str, timeout: u64) -> Option<String> {
     let line = stderr
@@ -973,7 +979,12 @@ pub fn lock_message(stderr: &str, timeout: u64) -> Option<String> {
             l.split_once("It is held by process ")
                 .map(|(_, r)| r.trim().to_string())
         })
-        .map(|h| format!("held by process {}", h.trim_end_matches('.')))
+        .map(|h| {
+            format!(
+                "held by process {}",
+                h.split("...").next().unwrap_or(&h).trim_end_matches('.')
+            )
+        })
         .unwrap_or_else(|| "held by another process".into());
     Some(format!(
         "the package manager lock {lock} is {holder}; gave up after waiting {timeout} s \
@@ -1075,7 +1086,7 @@ async fn update_cache(
             ctx.host,
             "apt-get update",
             out.rc(),
-            &se,
+            &format!("{so}{se}"),
             req.lock_timeout,
         )));
     }
@@ -1216,11 +1227,19 @@ impl Module for Apt {
                         })
                     })
                     .unwrap_or("");
+                // apt prints the lock's holder while waiting (stdout), the final error on stderr;
+                // when it did not name the holder, /proc/locks may.
+                let mut text = format!("{}{}", out.stdout_str(), out.stderr_str());
+                if lock_message(&text, 0).is_some() && !text.contains("It is held by process") {
+                    if let Ok(h) = ctx.exec(LOCK_HOLDER).await {
+                        text.push_str(&h.stdout_str());
+                    }
+                }
                 let mut r = TaskResult::failed(fail_msg(
                     ctx.host,
                     &format!("apt-get {verb}").trim().to_string(),
                     out.rc(),
-                    &out.stderr_str(),
+                    &text,
                     req.lock_timeout,
                 ))
                 .with("rc", out.rc())
@@ -1512,6 +1531,13 @@ HLEND\n";
         );
         assert!(m.contains("3 s"), "{m}");
         assert!(lock_message("E: Unable to locate package nosuch", 3).is_none());
+        let waited = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 723 (perl)... 2s\n\
+                      E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n";
+        let m = lock_message(waited, 3).unwrap();
+        assert!(
+            m.contains("lock-frontend is held by process 723 (perl);"),
+            "{m}"
+        );
         let f = fail_msg(
             "node1",
             "apt-get install",
