@@ -129,7 +129,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("+tree: removed"), "{}", r.stdout);
     assert_eq!(installed("node1", "tree"), None);
-    assert_eq!(installed("node1", "sl").is_some(), true, "sl untouched");
+    assert!(installed("node1", "sl").is_some(), "sl untouched");
     let r = apply(
         &book,
         &["-e", "pkgs=tree", "-e", "pkg_state=absent", "-l", "node1"],
@@ -274,4 +274,76 @@ fn unknown_argument_is_refused_before_any_host_is_touched() {
         r.all()
     );
     assert_eq!(installed("node1", "figlet"), None);
+}
+
+fn selection(host: &str, pkg: &str) -> String {
+    let r = lab_sh(host, &format!("dpkg --get-selections {pkg} 2>&1"));
+    r.stdout
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(pkg)).then(|| w.next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn package_and_dpkg_selections() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let book = fixture("packages_generic.yml");
+    purge("node1", "figlet");
+
+    // package finds apt on the host; check mode installs nothing.
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", "st=present"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("-figlet: not installed"), "{}", r.stdout);
+    assert_eq!(installed("node1", "figlet"), None);
+    let r = apply(&book, &["-e", "st=present", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("\"use\": \"apt\""), "{}", r.stdout);
+    assert!(installed("node1", "figlet").is_some());
+    let r = apply(&book, &["-e", "st=present"]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // Hold: plan shows it and changes nothing, apply holds, a second run changes nothing.
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", "sel=hold"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("-figlet: install") && r.stdout.contains("+figlet: hold"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(selection("node1", "figlet"), "install");
+    let r = apply(&book, &["-e", "sel=hold"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(selection("node1", "figlet"), "hold");
+    let r = apply(&book, &["-e", "sel=hold"]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // Unhold.
+    let r = apply(&book, &["-e", "sel=install"]);
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(selection("node1", "figlet"), "install");
+
+    // A package dpkg does not know: refused clearly, nothing changed.
+    let r = apply(
+        &book,
+        &["-e", "sel=hold", "-e", "selname=nosuchpkg-homelab-pkg"],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "node1: dpkg does not know the package nosuchpkg-homelab-pkg; install it first"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    // package state=absent removes it.
+    let r = apply(&book, &["-e", "st=absent"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(installed("node1", "figlet"), None);
+    purge("node1", "figlet");
 }

@@ -659,7 +659,7 @@ pub fn compute(req: &Req, p: &Probe, pending_update: bool) -> Plan {
                                 "version {v} of {} is not in the current lists; the cache update may provide it",
                                 s.name
                             ));
-                        } else if plan.fail.is_none() && !(pol.versions.is_empty() && !p.lists) {
+                        } else if plan.fail.is_none() && p.lists {
                             plan.fail = Some(format!(
                                 "no version {v} of {} is available (apt-cache policy lists: {})",
                                 s.name,
@@ -1237,7 +1237,7 @@ impl Module for Apt {
                 }
                 let mut r = TaskResult::failed(fail_msg(
                     ctx.host,
-                    &format!("apt-get {verb}").trim().to_string(),
+                    format!("apt-get {verb}").trim(),
                     out.rc(),
                     &text,
                     req.lock_timeout,

@@ -6,10 +6,13 @@ pub mod command;
 pub mod copy;
 pub mod copy_tree;
 pub mod core;
+pub mod dnf;
+pub mod dpkg_selections;
 pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod lineinfile;
+pub mod package;
 pub mod ping;
 pub mod pkgutil;
 pub mod reboot;
@@ -124,6 +127,9 @@ pub async fn dispatch(
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
         "apt" => drive::<apt::Apt>(ctx, args).await,
+        "package" => drive::<package::Package>(ctx, args).await,
+        "dnf" => drive::<dnf::Dnf>(ctx, args).await,
+        "dpkg_selections" => drive::<dpkg_selections::DpkgSelections>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -238,6 +238,24 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::apt::Apt>),
     },
+    Spec {
+        name: "package",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::package::Package>),
+    },
+    Spec {
+        name: "dnf",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::dnf::Dnf>),
+    },
+    Spec {
+        name: "dpkg_selections",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::dpkg_selections::DpkgSelections>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
