@@ -499,3 +499,30 @@ fn repositories_and_keys() {
     let r = apply(&book, &["-e", &vars("absent")]);
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
 }
+
+#[test]
+fn snap_fails_clearly_without_snapd() {
+    if !shared_lab() {
+        return;
+    }
+    let book = fixture("packages_snap.yml");
+    for cmd in ["plan", "apply"] {
+        let r = homelab(&[cmd, &book, "-i", "lab"], &[]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stdout
+                .contains("snap is not installed on node1: install snapd first"),
+            "{}",
+            r.stdout
+        );
+    }
+    let r = lab_sh(
+        "node1",
+        "command -v snap || echo NOSNAP; test -e /snap && echo HASSNAPDIR; true",
+    );
+    assert!(
+        r.stdout.contains("NOSNAP") && !r.stdout.contains("HASSNAPDIR"),
+        "{}",
+        r.stdout
+    );
+}

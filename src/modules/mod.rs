@@ -24,6 +24,7 @@ pub mod remote;
 pub mod replace;
 pub mod script;
 pub mod slurp;
+pub mod snap;
 pub mod stat;
 pub mod template;
 #[cfg(test)]
@@ -136,6 +137,7 @@ pub async fn dispatch(
         "apt_repository" => drive::<apt_repository::AptRepository>(ctx, args).await,
         "deb822_repository" => drive::<deb822_repository::Deb822Repository>(ctx, args).await,
         "apt_key" => drive::<apt_key::AptKey>(ctx, args).await,
+        "snap" => drive::<snap::SnapModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
