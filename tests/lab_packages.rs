@@ -526,3 +526,53 @@ fn snap_fails_clearly_without_snapd() {
         r.stdout
     );
 }
+
+#[test]
+fn apt_installs_a_deb_file_on_the_host() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    purge("node1", "sl");
+    // Fresh lists, then the .deb fetched from the Debian mirror into a folder of this test's own.
+    let r = apply(
+        &fixture("packages.yml"),
+        &["-e", "pkgs=tree", "-l", "node1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = lab_sh(
+        "node1",
+        "rm -rf /tmp/homelab-pkg-deb && mkdir -p /tmp/homelab-pkg-deb && cd /tmp/homelab-pkg-deb && \
+         apt-get download -q sl >/dev/null && ls *.deb",
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let deb = format!(
+        "deb=/tmp/homelab-pkg-deb/{}",
+        r.stdout.lines().find(|l| l.ends_with(".deb")).unwrap_or("")
+    );
+    let book = fixture("packages_deb.yml");
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", &deb], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("-sl: not installed") && r.stdout.contains("+sl: 5.02"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(installed("node1", "sl"), None);
+    let r = apply(&book, &["-e", &deb]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(installed("node1", "sl").is_some());
+    let r = apply(&book, &["-e", &deb]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // A .deb that is not there.
+    let r = apply(&book, &["-e", "deb=/tmp/homelab-pkg-deb/nothere.deb"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("deb file /tmp/homelab-pkg-deb/nothere.deb does not exist on the host"),
+        "{}",
+        r.stdout
+    );
+    purge("node1", "sl tree");
+    let _ = lab_sh("node1", "rm -rf /tmp/homelab-pkg-deb");
+}
