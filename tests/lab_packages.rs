@@ -576,3 +576,54 @@ fn apt_installs_a_deb_file_on_the_host() {
     purge("node1", "sl tree");
     let _ = lab_sh("node1", "rm -rf /tmp/homelab-pkg-deb");
 }
+
+#[test]
+fn check_mode_on_a_host_without_lists_plans_honestly() {
+    if !shared_lab() {
+        return;
+    }
+    let lists = |h| {
+        lab_sh(h, "ls /var/lib/apt/lists/ | grep -c _Packages; true")
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or("0")
+            .trim()
+            != "0"
+    };
+    let had_lists = lists("node3");
+    let before = dpkg("node3", "tree nosuchpkg-homelab-pkg");
+    let r = homelab(
+        &["plan", &fixture("packages_fresh.yml"), "-i", "lab", "-v"],
+        &[],
+    );
+    // Never failed in check mode: the cache update would come first.
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("would update the package cache, then would install tree"),
+        "{}",
+        r.stdout
+    );
+    if had_lists {
+        assert!(
+            r.stdout.contains(
+                "nosuchpkg-homelab-pkg: not in the current package lists; the cache update may provide it"
+            ),
+            "{}",
+            r.stdout
+        );
+    } else {
+        assert!(
+            r.stdout
+                .contains("+tree: (version unknown until the cache is updated)")
+                && r.stdout.contains("the host has no package lists yet"),
+            "{}",
+            r.stdout
+        );
+    }
+    // Nothing changed: no package, and check mode never updates the cache.
+    assert_eq!(dpkg("node3", "tree nosuchpkg-homelab-pkg"), before);
+    assert_eq!(lists("node3"), had_lists, "check mode updated the cache");
+}
