@@ -341,6 +341,23 @@ fn package_and_dpkg_selections() {
         r.stdout
     );
 
+    // In check mode that is only noted: an earlier task of the run may install the package.
+    let r = homelab(
+        &[
+            "plan",
+            &book,
+            "-i",
+            "lab",
+            "-e",
+            "sel=hold",
+            "-e",
+            "selname=nosuchpkg-homelab-pkg",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+
     // package state=absent removes it.
     let r = apply(&book, &["-e", "st=absent"]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -635,18 +652,26 @@ fn upgrade_plan_lists_what_apt_would_upgrade() {
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Lists first (a real run; installs tree).
-    let r = apply(&fixture("packages.yml"), &["-e", "pkgs=tree", "-l", "node1"]);
+    let r = apply(
+        &fixture("packages.yml"),
+        &["-e", "pkgs=tree", "-l", "node1"],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
-    let sim = lab_sh("node1", "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'");
-    let mut want: Vec<String> = sim
-        .stdout
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
+    let sim = lab_sh(
+        "node1",
+        "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'",
+    );
+    let mut want: Vec<String> = sim.stdout.lines().skip(1).map(str::to_string).collect();
     want.sort();
     let r = homelab(
-        &["plan", &fixture("packages_upgrade.yml"), "-i", "lab", "--output", "json"],
+        &[
+            "plan",
+            &fixture("packages_upgrade.yml"),
+            "-i",
+            "lab",
+            "--output",
+            "json",
+        ],
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
@@ -667,7 +692,10 @@ fn upgrade_plan_lists_what_apt_would_upgrade() {
     assert_eq!(got, want, "{}", r.stdout);
     assert_eq!(ev["changed"], !want.is_empty());
     // Nothing was upgraded.
-    let again = lab_sh("node1", "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'");
+    let again = lab_sh(
+        "node1",
+        "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'",
+    );
     assert_eq!(again.stdout.lines().skip(1).count(), want.len());
     purge("node1", "tree");
 }
