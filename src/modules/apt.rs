@@ -1046,6 +1046,9 @@ fn summary(plan: &Plan, check: bool) -> (Vec<(String, String, String)>, Vec<Stri
             (Action::Remove, _) => "removed".to_string(),
             (Action::Purge, _) => "purged".to_string(),
             (_, Some(v)) => v.clone(),
+            (_, None) if plan.lists && !plan.would_update => {
+                "(no candidate version: apt decides)".to_string()
+            }
             (_, None) => "(version unknown until the cache is updated)".to_string(),
         };
         words.push(format!(
