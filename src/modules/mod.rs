@@ -1,5 +1,8 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
+pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
@@ -7,6 +10,9 @@ pub mod copy;
 pub mod copy_tree;
 pub mod core;
 pub mod cron;
+pub mod deb822_repository;
+pub mod dnf;
+pub mod dpkg_selections;
 pub mod fetch;
 pub mod file;
 pub mod find;
@@ -17,7 +23,9 @@ pub mod hostname;
 pub mod lineinfile;
 pub mod modprobe;
 pub mod mount;
+pub mod package;
 pub mod ping;
+pub mod pkgutil;
 pub mod reboot;
 pub mod registry;
 pub mod remote;
@@ -26,6 +34,7 @@ pub mod script;
 pub mod service;
 pub mod setup;
 pub mod slurp;
+pub mod snap;
 pub mod stat;
 pub mod sysctl;
 pub mod systemd;
@@ -152,6 +161,14 @@ pub async fn dispatch(
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
         "group" => drive::<group::Group>(ctx, args).await,
         "user" => drive::<user::User>(ctx, args).await,
+        "apt" => drive::<apt::Apt>(ctx, args).await,
+        "package" => drive::<package::Package>(ctx, args).await,
+        "dnf" => drive::<dnf::Dnf>(ctx, args).await,
+        "dpkg_selections" => drive::<dpkg_selections::DpkgSelections>(ctx, args).await,
+        "apt_repository" => drive::<apt_repository::AptRepository>(ctx, args).await,
+        "deb822_repository" => drive::<deb822_repository::Deb822Repository>(ctx, args).await,
+        "apt_key" => drive::<apt_key::AptKey>(ctx, args).await,
+        "snap" => drive::<snap::SnapModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {
