@@ -1,13 +1,16 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod copy_tree;
 pub mod core;
+pub mod cron;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod group;
 pub mod lineinfile;
 pub mod modprobe;
 pub mod ping;
@@ -26,6 +29,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod user;
 pub mod wait_for;
 
 use crate::transport::{Connection, TransportError};
@@ -130,6 +134,10 @@ pub async fn dispatch(
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "cron" => drive::<cron::Cron>(ctx, args).await,
+        "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
+        "group" => drive::<group::Group>(ctx, args).await,
+        "user" => drive::<user::User>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

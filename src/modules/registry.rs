@@ -145,6 +145,30 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::reboot::Reboot>),
     },
     Spec {
+        name: "user",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::user::User>),
+    },
+    Spec {
+        name: "group",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::group::Group>),
+    },
+    Spec {
+        name: "authorized_key",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::authorized_key::AuthorizedKey>),
+    },
+    Spec {
+        name: "cron",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::cron::Cron>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
