@@ -1,6 +1,7 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
 pub mod authorized_key;
+pub mod apt;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
@@ -14,6 +15,7 @@ pub mod group;
 pub mod lineinfile;
 pub mod modprobe;
 pub mod ping;
+pub mod pkgutil;
 pub mod reboot;
 pub mod registry;
 pub mod remote;
@@ -138,6 +140,7 @@ pub async fn dispatch(
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
         "group" => drive::<group::Group>(ctx, args).await,
         "user" => drive::<user::User>(ctx, args).await,
+        "apt" => drive::<apt::Apt>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -286,6 +286,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::modprobe::Modprobe>),
     },
+    Spec {
+        name: "apt",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::apt::Apt>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.

@@ -1,0 +1,182 @@
+//! Bits the package modules share: package name lists as Ansible takes them (a string, a comma
+//! list or a YAML list), `name=version` pins, a package-state diff, and the package manager probe.
+
+use super::core::FileDiff;
+use serde::{Deserialize, Deserializer};
+
+/// A name list: `tree`, `tree,sl`, `[tree, sl]`; numbers become strings, empty items are dropped.
+pub fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde_json::Value;
+    let v = Option::<Value>::deserialize(d)?;
+    let mut out = vec![];
+    let mut push = |s: &str| {
+        for part in s.split(',') {
+            let p = part.trim();
+            if !p.is_empty() {
+                out.push(p.to_string());
+            }
+        }
+    };
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => push(&s),
+        Some(Value::Number(n)) => push(&n.to_string()),
+        Some(Value::Array(items)) => {
+            for i in items {
+                match i {
+                    Value::String(s) => push(&s),
+                    Value::Number(n) => push(&n.to_string()),
+                    other => {
+                        return Err(serde::de::Error::custom(format!(
+                            "'{other}' is not a package name"
+                        )))
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(serde::de::Error::custom(format!(
+                "'{other}' is not a package name or a list of them"
+            )))
+        }
+    }
+    Ok(out)
+}
+
+/// A requested package: its name (with an optional `:arch`) and an optional pinned version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl Spec {
+    /// `tree`, `tree=2.1.0-1`, `libc6:amd64`. A name with glob characters or other junk is refused.
+    pub fn parse(s: &str) -> Result<Spec, String> {
+        let (name, version) = match s.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
+            None => (s.trim(), None),
+        };
+        if name.is_empty() {
+            return Err(format!("'{s}' has no package name"));
+        }
+        if name.contains(['*', '?', '[']) {
+            return Err(format!(
+                "'{s}': package name globs are not supported; list the packages by name"
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.:_".contains(&b))
+        {
+            return Err(format!("'{s}' is not a valid package name"));
+        }
+        if let Some(v) = &version {
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.:~_".contains(&b))
+            {
+                return Err(format!("'{s}': '{v}' is not a valid version"));
+            }
+        }
+        Ok(Spec {
+            name: name.to_string(),
+            version,
+        })
+    }
+
+    /// The name without `:arch`.
+    pub fn bare(&self) -> &str {
+        self.name.split(':').next().unwrap_or(&self.name)
+    }
+}
+
+/// One line per package before and after (`tree: not installed` → `tree: 2.1.0-1`).
+pub fn package_diff(header: &str, lines: &[(String, String, String)]) -> FileDiff {
+    let mut before = String::new();
+    let mut after = String::new();
+    for (name, b, a) in lines {
+        before.push_str(&format!("{name}: {b}\n"));
+        after.push_str(&format!("{name}: {a}\n"));
+    }
+    FileDiff {
+        before_header: header.to_string(),
+        after_header: header.to_string(),
+        before,
+        after,
+        skipped: None,
+    }
+}
+
+/// Which package manager a host has, as `package` chooses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    Apt,
+    Dnf,
+    Yum,
+}
+
+/// Prints `HLPM apt|dnf|yum|none` (first found).
+pub const MANAGER_PROBE: &str = "if command -v apt-get >/dev/null 2>&1; then echo 'HLPM apt'; \
+     elif command -v dnf >/dev/null 2>&1; then echo 'HLPM dnf'; \
+     elif command -v yum >/dev/null 2>&1; then echo 'HLPM yum'; else echo 'HLPM none'; fi";
+
+pub fn parse_manager(out: &str) -> Option<Manager> {
+    out.lines()
+        .find_map(|l| l.strip_prefix("HLPM "))
+        .and_then(|m| match m.trim() {
+            "apt" => Some(Manager::Apt),
+            "dnf" => Some(Manager::Dnf),
+            "yum" => Some(Manager::Yum),
+            _ => None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Deserialize)]
+    struct N {
+        #[serde(default, deserialize_with = "names")]
+        name: Vec<String>,
+    }
+
+    #[test]
+    fn names_from_strings_lists_and_commas() {
+        let n = |v| serde_json::from_value::<N>(json!({ "name": v })).map(|n| n.name);
+        assert_eq!(n(json!("tree")).unwrap(), ["tree"]);
+        assert_eq!(n(json!("tree, sl")).unwrap(), ["tree", "sl"]);
+        assert_eq!(
+            n(json!(["tree", "sl=5.02-1"])).unwrap(),
+            ["tree", "sl=5.02-1"]
+        );
+        assert!(n(json!({"a": 1})).is_err());
+        assert!(serde_json::from_value::<N>(json!({}))
+            .unwrap()
+            .name
+            .is_empty());
+    }
+
+    #[test]
+    fn specs() {
+        let s = Spec::parse("tree=2.1.0-1").unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.version.as_deref()),
+            ("tree", Some("2.1.0-1"))
+        );
+        assert_eq!(Spec::parse("libc6:amd64").unwrap().bare(), "libc6");
+        assert!(Spec::parse("tr*").unwrap_err().contains("globs"));
+        assert!(Spec::parse("a;rm -rf /").is_err());
+        assert!(Spec::parse("a=").is_err());
+        assert!(Spec::parse("=1").is_err());
+    }
+
+    #[test]
+    fn manager_probe() {
+        assert_eq!(parse_manager("x\nHLPM dnf\n"), Some(Manager::Dnf));
+        assert_eq!(parse_manager("HLPM none\n"), None);
+    }
+}

