@@ -61,24 +61,53 @@ fn sh(host: &str, cmd: &str) -> String {
     let r = lab_sh(host, cmd);
     assert_eq!(r.code, 0, "on {host}: {cmd}\n{}", r.all());
     // `homelab run` prints "HOST | CHANGED | rc=0 | ... >>" above the command's output.
+    // Without output there is only that line, without ">>".
     match r.stdout.split_once(">>\n") {
         Some((head, out)) if head.starts_with(host) => out.to_string(),
+        _ if r.stdout.starts_with(&format!("{host} | ")) && !r.stdout.contains(">>") => {
+            String::new()
+        }
         _ => r.stdout,
     }
 }
 
-/// What a host's doubles recorded: (tool, argv) in call order.
+/// What a host's doubles recorded: "TOOL ARGV" in call order.
 fn calls(host: &str) -> Vec<String> {
+    timed_calls(host).into_iter().map(|(_, c)| c).collect()
+}
+
+/// The same with each call's wall-clock time (the lab's hosts share the machine's clock).
+fn timed_calls(host: &str) -> Vec<(f64, String)> {
     sh(host, "cat /var/log/hk8s-doubles.log 2>/dev/null; true")
         .lines()
         .filter_map(|l| {
             let mut w = l.splitn(3, ' ');
-            let t = w.next()?;
+            let t = w.next()?.parse::<f64>().ok()?;
             let h = w.next()?;
             let rest = w.next()?;
-            (t.parse::<f64>().is_ok() && h == host).then(|| rest.to_string())
+            (h == host).then(|| (t, rest.to_string()))
         })
         .collect()
+}
+
+/// When `host` first made a call starting with `prefix`.
+fn first_call(host: &str, prefix: &str) -> f64 {
+    let c = timed_calls(host);
+    c.iter()
+        .find(|(_, c)| c.starts_with(prefix))
+        .map(|(t, _)| *t)
+        .unwrap_or_else(|| panic!("{host} made no call '{prefix}': {c:?}"))
+}
+
+/// playbooks/reset.yml with the doubles first in PATH (through k8s_environment).
+fn reset(flavour: &str, extra: &[&str]) -> Run {
+    let book = repo().join("playbooks/reset.yml").display().to_string();
+    let groups = fixture("groups.ini");
+    let flavor = format!("k8s_flavor={flavour}");
+    let env = r#"{"k8s_environment": {"PATH": "/opt/hk8s-doubles/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}"#;
+    let mut args = vec!["apply", &book, "-i", "lab", "-i", &groups, "-e", &flavor, "-e", env];
+    args.extend_from_slice(extra);
+    homelab(&args, &[])
 }
 
 fn clear_logs() {
@@ -425,9 +454,11 @@ fn microk8s_failed_join_and_expired_token() {
     assert_eq!(members(), "node1 control-plane\nnode2 control-plane\n");
     clear_logs();
 
-    // The next run joins node3 only: node2 is a member and gets no token.
-    let r = run("apply", "microk8s", &kubeconfig, &[]);
+    // The next run, limited to node3, joins node3 only: node1 makes its token through
+    // delegation though it is outside the limit; node2 is not touched.
+    let r = run("apply", "microk8s", &kubeconfig, &["-l", "node3"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r.stdout, "node2").is_empty(), "{}", r.stdout);
     let n1 = calls("node1");
     assert_eq!(
         n1.iter()
@@ -441,8 +472,7 @@ fn microk8s_failed_join_and_expired_token() {
             .any(|c| c.starts_with("hk8s-cluster consume") && c.ends_with(" node3 worker")),
         "{n1:?}"
     );
-    assert!(calls("node2").iter().all(|c| !c.starts_with("microk8s join")));
-    assert!(recap(&r.stdout, "node2").contains("changed=0 "), "{}", r.stdout);
+    assert_eq!(calls("node2"), Vec::<String>::new());
     assert_eq!(
         members(),
         "node1 control-plane\nnode2 control-plane\nnode3 worker\n"
@@ -542,6 +572,50 @@ fn kubeadm_cluster() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!r.stdout.contains("would get a join command"), "{}", r.stdout);
     no_mutating_calls("plan of a built cluster");
+    clear_logs();
+
+    // reset refuses without the confirmation, and changes nothing.
+    let r = reset("kubeadm", &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("Nothing was changed. To go ahead, run again with -e reset_confirm=yes"),
+        "{}",
+        r.stdout
+    );
+    no_mutating_calls("reset without confirmation");
+    assert_eq!(
+        members(),
+        "node1 control-plane\nnode2 control-plane\nnode3 worker\n"
+    );
+
+    // Confirmed: the worker first, then node2, then the first master.
+    let r = reset("kubeadm", &["-e", "reset_confirm=yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (t3, t2, t1) = (
+        first_call("node3", "kubeadm reset -f"),
+        first_call("node2", "kubeadm reset -f"),
+        first_call("node1", "kubeadm reset -f"),
+    );
+    assert!(t3 < t2 && t2 < t1, "reset order: node3 {t3}, node2 {t2}, node1 {t1}");
+    assert!(
+        calls("node1")
+            .iter()
+            .any(|c| c.ends_with("delete node node3 --ignore-not-found")),
+        "{:?}",
+        calls("node1")
+    );
+    for h in HOSTS {
+        assert_eq!(
+            sh(h, "ls /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>/dev/null; true").trim(),
+            "",
+            "{h}"
+        );
+    }
+    clear_logs();
+    // Nothing left to reset: a second reset changes nothing.
+    let r = reset("kubeadm", &["-e", "reset_confirm=yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    no_mutating_calls("second reset");
 }
 
 #[test]
