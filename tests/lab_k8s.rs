@@ -105,7 +105,9 @@ fn reset(flavour: &str, extra: &[&str]) -> Run {
     let groups = fixture("groups.ini");
     let flavor = format!("k8s_flavor={flavour}");
     let env = r#"{"k8s_environment": {"PATH": "/opt/hk8s-doubles/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}"#;
-    let mut args = vec!["apply", &book, "-i", "lab", "-i", &groups, "-e", &flavor, "-e", env];
+    let mut args = vec![
+        "apply", &book, "-i", "lab", "-i", &groups, "-e", &flavor, "-e", env,
+    ];
     args.extend_from_slice(extra);
     homelab(&args, &[])
 }
@@ -130,10 +132,7 @@ fn recap<'a>(out: &'a str, host: &str) -> &'a str {
 fn no_mutating_calls(what: &str) {
     for h in HOSTS {
         for c in calls(h) {
-            assert!(
-                !is_mutating(&c),
-                "{what}: {h} got a mutating call: {c}"
-            );
+            assert!(!is_mutating(&c), "{what}: {h} got a mutating call: {c}");
         }
     }
 }
@@ -179,7 +178,12 @@ impl Doubles {
             &private,
             "600",
         );
-        put(&mut script, "/var/lib/hk8s-doubles/known_hosts", &known, "644");
+        put(
+            &mut script,
+            "/var/lib/hk8s-doubles/known_hosts",
+            &known,
+            "644",
+        );
         script.push_str(
             "echo '10.213.0.100:8443 10.213.0.11' > /var/lib/hk8s-doubles/endpoints\n\
              echo homelab > /var/lib/hk8s-doubles/ssh_user\n\
@@ -201,7 +205,8 @@ impl Doubles {
 }
 
 /// Removes the doubles and everything they or the roles made on a host.
-const CLEANUP: &str = "rm -rf /opt/hk8s-doubles /var/lib/hk8s-doubles /var/log/hk8s-doubles.log /snap/bin/microk8s \
+const CLEANUP: &str =
+    "rm -rf /opt/hk8s-doubles /var/lib/hk8s-doubles /var/log/hk8s-doubles.log /snap/bin/microk8s \
     /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/homelab-cni.yaml \
     /etc/kubernetes/manifests/kube-apiserver.yaml /root/.kube/homelab-kubeconfig; \
     rmdir /snap/bin /snap /etc/kubernetes/manifests /etc/kubernetes /root/.kube 2>/dev/null; \
@@ -289,7 +294,7 @@ fn microk8s_cluster() {
     );
     assert!(
         r.stdout
-            .contains("`microk8s join node1:25000/TOKEN/HASH --worker` here"),
+            .contains("`microk8s join 10.213.0.11:25000/TOKEN/HASH --worker` here"),
         "{}",
         r.stdout
     );
@@ -309,13 +314,16 @@ fn microk8s_cluster() {
             "{h}: {c:?}"
         );
         assert!(
-            c.iter().any(|c| c.starts_with("microk8s status --wait-ready")),
+            c.iter()
+                .any(|c| c.starts_with("microk8s status --wait-ready")),
             "{h}: {c:?}"
         );
     }
     let n1 = calls("node1");
-    let add1 = find(&n1, 0, |c| c.starts_with("microk8s add-node --token-ttl 120"))
-        .unwrap_or_else(|| panic!("no add-node on node1: {n1:?}"));
+    let add1 = find(&n1, 0, |c| {
+        c.starts_with("microk8s add-node --token-ttl 120")
+    })
+    .unwrap_or_else(|| panic!("no add-node on node1: {n1:?}"));
     let tok1 = find(&n1, add1, |c| issued(c).is_some())
         .and_then(|i| issued(&n1[i]))
         .unwrap_or_else(|| panic!("{n1:?}"))
@@ -372,10 +380,7 @@ fn microk8s_cluster() {
     assert!(!r.all().contains(&tok1) && !r.all().contains(&tok2));
     // The kubeconfig on the controller points at the floating IP.
     let kc = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig was fetched");
-    assert!(
-        kc.contains("server: https://10.213.0.100:8443"),
-        "{kc}"
-    );
+    assert!(kc.contains("server: https://10.213.0.100:8443"), "{kc}");
     assert!(!kc.contains("16443"), "{kc}");
     // The microk8s group has the lab user.
     assert!(sh("node2", "id -nG homelab").contains("microk8s"));
@@ -432,16 +437,18 @@ fn microk8s_failed_join_and_expired_token() {
         "{}",
         r.stdout
     );
-    assert!(recap(&r.stdout, "node3").contains("failed=1"), "{}", r.stdout);
+    assert!(
+        recap(&r.stdout, "node3").contains("failed=1"),
+        "{}",
+        r.stdout
+    );
     for h in ["node1", "node2"] {
         assert!(recap(&r.stdout, h).contains("failed=0"), "{}", r.stdout);
     }
     // node2's expired token was refused, a new one made once, and the join went through.
     let n2 = calls("node2");
     assert_eq!(
-        n2.iter()
-            .filter(|c| c.starts_with("microk8s join"))
-            .count(),
+        n2.iter().filter(|c| c.starts_with("microk8s join")).count(),
         2,
         "{n2:?}"
     );
@@ -450,7 +457,10 @@ fn microk8s_failed_join_and_expired_token() {
         .iter()
         .filter(|c| c.starts_with("microk8s add-node"))
         .count();
-    assert_eq!(adds, 3, "two for node2 (one expired), one for node3: {n1:?}");
+    assert_eq!(
+        adds, 3,
+        "two for node2 (one expired), one for node3: {n1:?}"
+    );
     assert_eq!(members(), "node1 control-plane\nnode2 control-plane\n");
     clear_logs();
 
@@ -492,7 +502,8 @@ fn kubeadm_cluster() {
     let r = run("plan", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        r.stdout.contains("node2 has no /etc/kubernetes/kubelet.conf: would get a join command"),
+        r.stdout
+            .contains("node2 has no /etc/kubernetes/kubelet.conf: would get a join command"),
         "{}",
         r.stdout
     );
@@ -518,10 +529,12 @@ fn kubeadm_cluster() {
             .any(|c| c == "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f /etc/kubernetes/homelab-cni.yaml"),
         "{n1:?}"
     );
-    let key = find(&n1, 0, |c| c.starts_with("kubeadm init phase upload-certs --upload-certs"))
-        .and_then(|i| find(&n1, i, |c| c.starts_with("hk8s-cluster issued certkey ")))
-        .map(|i| n1[i].split(' ').nth(3).unwrap_or("").to_string())
-        .unwrap_or_else(|| panic!("no certificate key uploaded for node2: {n1:?}"));
+    let key = find(&n1, 0, |c| {
+        c.starts_with("kubeadm init phase upload-certs --upload-certs")
+    })
+    .and_then(|i| find(&n1, i, |c| c.starts_with("hk8s-cluster issued certkey ")))
+    .map(|i| n1[i].split(' ').nth(3).unwrap_or("").to_string())
+    .unwrap_or_else(|| panic!("no certificate key uploaded for node2: {n1:?}"));
     let j2 = find(&n1, 0, |c| {
         c.starts_with("hk8s-cluster consume ") && c.contains(" node2 control-plane ")
     })
@@ -533,14 +546,18 @@ fn kubeadm_cluster() {
     .unwrap_or_else(|| panic!("node3 did not join as a worker: {n1:?}"));
     let n2 = calls("node2");
     assert!(
-        n2.iter().any(|c| c.starts_with("kubeadm join 10.213.0.100:8443 --token ")
-            && c.contains(" --discovery-token-ca-cert-hash sha256:")
-            && c.contains(&format!(" --control-plane --certificate-key {key}"))),
+        n2.iter()
+            .any(|c| c.starts_with("kubeadm join 10.213.0.100:8443 --token ")
+                && c.contains(" --discovery-token-ca-cert-hash sha256:")
+                && c.contains(&format!(" --control-plane --certificate-key {key}"))),
         "{n2:?}"
     );
     assert!(!n2.iter().any(|c| c.starts_with("kubeadm init")), "{n2:?}");
     let n3 = calls("node3");
-    let j3: Vec<_> = n3.iter().filter(|c| c.starts_with("kubeadm join")).collect();
+    let j3: Vec<_> = n3
+        .iter()
+        .filter(|c| c.starts_with("kubeadm join"))
+        .collect();
     assert_eq!(j3.len(), 1, "{n3:?}");
     assert!(!j3[0].contains("--control-plane"), "{j3:?}");
     assert_eq!(
@@ -556,21 +573,26 @@ fn kubeadm_cluster() {
     let r = run("apply", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
-        assert!(recap(&r.stdout, h).contains("changed=0 "), "{h}: {}", r.stdout);
+        assert!(
+            recap(&r.stdout, h).contains("changed=0 "),
+            "{h}: {}",
+            r.stdout
+        );
     }
     for h in HOSTS {
         for c in calls(h) {
-            assert!(
-                !is_mutating(&c),
-                "second apply: {h} got {c}"
-            );
+            assert!(!is_mutating(&c), "second apply: {h} got {c}");
         }
     }
     clear_logs();
 
     let r = run("plan", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!r.stdout.contains("would get a join command"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("would get a join command"),
+        "{}",
+        r.stdout
+    );
     no_mutating_calls("plan of a built cluster");
     clear_logs();
 
@@ -578,7 +600,8 @@ fn kubeadm_cluster() {
     let r = reset("kubeadm", &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
-        r.stdout.contains("Nothing was changed. To go ahead, run again with -e reset_confirm=yes"),
+        r.stdout
+            .contains("Nothing was changed. To go ahead, run again with -e reset_confirm=yes"),
         "{}",
         r.stdout
     );
@@ -596,7 +619,10 @@ fn kubeadm_cluster() {
         first_call("node2", "kubeadm reset -f"),
         first_call("node1", "kubeadm reset -f"),
     );
-    assert!(t3 < t2 && t2 < t1, "reset order: node3 {t3}, node2 {t2}, node1 {t1}");
+    assert!(
+        t3 < t2 && t2 < t1,
+        "reset order: node3 {t3}, node2 {t2}, node1 {t1}"
+    );
     assert!(
         calls("node1")
             .iter()
@@ -606,7 +632,11 @@ fn kubeadm_cluster() {
     );
     for h in HOSTS {
         assert_eq!(
-            sh(h, "ls /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>/dev/null; true").trim(),
+            sh(
+                h,
+                "ls /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>/dev/null; true"
+            )
+            .trim(),
             "",
             "{h}"
         );
@@ -641,7 +671,11 @@ fn kubeadm_failed_join_and_expired_token() {
         "{}",
         r.stdout
     );
-    assert!(recap(&r.stdout, "node3").contains("failed=1"), "{}", r.stdout);
+    assert!(
+        recap(&r.stdout, "node3").contains("failed=1"),
+        "{}",
+        r.stdout
+    );
     for h in ["node1", "node2"] {
         assert!(recap(&r.stdout, h).contains("failed=0"), "{}", r.stdout);
     }
@@ -657,12 +691,18 @@ fn kubeadm_failed_join_and_expired_token() {
     let r = run("apply", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     let n1 = calls("node1");
-    assert!(!n1.iter().any(|c| c.starts_with("kubeadm init --")), "{n1:?}");
     assert!(
-        !n1.iter().any(|c| c.starts_with("kubeadm init phase upload-certs")),
+        !n1.iter().any(|c| c.starts_with("kubeadm init --")),
+        "{n1:?}"
+    );
+    assert!(
+        !n1.iter()
+            .any(|c| c.starts_with("kubeadm init phase upload-certs")),
         "a worker needs no certificate key: {n1:?}"
     );
-    assert!(calls("node2").iter().all(|c| !c.starts_with("kubeadm join")));
+    assert!(calls("node2")
+        .iter()
+        .all(|c| !c.starts_with("kubeadm join")));
     assert_eq!(
         members(),
         "node1 control-plane\nnode2 control-plane\nnode3 worker\n"

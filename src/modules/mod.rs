@@ -1,7 +1,7 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
-pub mod authorized_key;
 pub mod apt;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
