@@ -1367,6 +1367,24 @@ mod drive_tests {
     }
 
     #[tokio::test]
+    async fn check_mode_plans_into_a_folder_a_planned_package_would_make() {
+        use crate::modules::core::Planned;
+        use crate::modules::testutil::run_planned;
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("etc-haproxy/haproxy.cfg");
+        let args = json!({"content": "x\n", "dest": dest});
+        // Without an earlier package install the missing folder is an error, as in a real run.
+        let planned = Planned::default();
+        let r = run_planned::<Copy>(true, args.clone(), None, Some(&planned)).await;
+        assert!(r.failed, "{r:?}");
+        // After a planned install whose files cannot be known, the write is planned.
+        planned.set_opaque("apt: haproxy");
+        let r = run_planned::<Copy>(true, args, None, Some(&planned)).await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert!(!d.path().join("etc-haproxy").exists());
+    }
+
+    #[tokio::test]
     async fn check_mode_sees_a_folder_planned_by_an_earlier_task() {
         use crate::modules::core::Planned;
         use crate::modules::file::File;

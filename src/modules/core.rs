@@ -42,9 +42,25 @@ pub enum PlannedPath {
 
 /// Per-host record of planned path states (check mode only).
 #[derive(Debug, Default)]
-pub struct Planned(std::sync::Mutex<std::collections::HashMap<String, PlannedPath>>);
+pub struct Planned(
+    std::sync::Mutex<std::collections::HashMap<String, PlannedPath>>,
+    /// An earlier task whose effect on files cannot be known before it runs (a package that
+    /// would be installed creates folders such as /etc/haproxy): what it was.
+    std::sync::Mutex<Option<String>>,
+);
 
 impl Planned {
+    /// Records that an earlier task (e.g. a package install) would create files nobody can list
+    /// before it runs. Later tasks then plan writes into missing folders instead of failing.
+    pub fn set_opaque(&self, what: &str) {
+        if let Ok(mut o) = self.1.lock() {
+            o.get_or_insert_with(|| what.to_string());
+        }
+    }
+    /// The earlier task with unknowable file effects, if any.
+    pub fn opaque(&self) -> Option<String> {
+        self.1.lock().ok().and_then(|o| o.clone())
+    }
     pub fn set(&self, path: &str, p: PlannedPath) {
         if let Ok(mut m) = self.0.lock() {
             m.insert(path.trim_end_matches('/').to_string(), p);
@@ -85,6 +101,8 @@ impl TaskCtx<'_> {
                 Some(PlannedPath::Directory) => st.parent_exists = true,
                 Some(_) => st.parent_exists = false,
                 None if planned.removed(&parent) => st.parent_exists = false,
+                // A missing folder that an earlier planned package install may create.
+                None if !st.parent_exists && planned.opaque().is_some() => st.parent_exists = true,
                 None => {}
             }
         }
