@@ -129,7 +129,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("+tree: removed"), "{}", r.stdout);
     assert_eq!(installed("node1", "tree"), None);
-    assert_eq!(installed("node1", "sl").is_some(), true, "sl untouched");
+    assert!(installed("node1", "sl").is_some(), "sl untouched");
     let r = apply(
         &book,
         &["-e", "pkgs=tree", "-e", "pkg_state=absent", "-l", "node1"],
@@ -274,4 +274,228 @@ fn unknown_argument_is_refused_before_any_host_is_touched() {
         r.all()
     );
     assert_eq!(installed("node1", "figlet"), None);
+}
+
+fn selection(host: &str, pkg: &str) -> String {
+    let r = lab_sh(host, &format!("dpkg --get-selections {pkg} 2>&1"));
+    r.stdout
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(pkg)).then(|| w.next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn package_and_dpkg_selections() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let book = fixture("packages_generic.yml");
+    purge("node1", "figlet");
+
+    // package finds apt on the host; check mode installs nothing.
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", "st=present"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("-figlet: not installed"), "{}", r.stdout);
+    assert_eq!(installed("node1", "figlet"), None);
+    let r = apply(&book, &["-e", "st=present", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("\"use\": \"apt\""), "{}", r.stdout);
+    assert!(installed("node1", "figlet").is_some());
+    let r = apply(&book, &["-e", "st=present"]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // Hold: plan shows it and changes nothing, apply holds, a second run changes nothing.
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", "sel=hold"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("-figlet: install") && r.stdout.contains("+figlet: hold"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(selection("node1", "figlet"), "install");
+    let r = apply(&book, &["-e", "sel=hold"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(selection("node1", "figlet"), "hold");
+    let r = apply(&book, &["-e", "sel=hold"]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // Unhold.
+    let r = apply(&book, &["-e", "sel=install"]);
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(selection("node1", "figlet"), "install");
+
+    // A package dpkg does not know: refused clearly, nothing changed.
+    let r = apply(
+        &book,
+        &["-e", "sel=hold", "-e", "selname=nosuchpkg-homelab-pkg"],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "node1: dpkg does not know the package nosuchpkg-homelab-pkg; install it first"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    // package state=absent removes it.
+    let r = apply(&book, &["-e", "st=absent"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(installed("node1", "figlet"), None);
+    purge("node1", "figlet");
+}
+
+/// An ASCII-armored "public key" (a key packet header and a few bytes): enough for the modules,
+/// which check the armor and packet type; apt never verifies with it (the test repos are trusted).
+fn fake_key() -> String {
+    use base64::Engine as _;
+    let bin = [0x99u8, 0x00, 0x03, 0x04, 0x01, 0x02];
+    format!(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{}\n-----END PGP PUBLIC KEY BLOCK-----\n",
+        base64::engine::general_purpose::STANDARD.encode(bin)
+    )
+}
+
+const REPO_FILES: &str =
+    "/etc/apt/keyrings/homelab-pkg.gpg /etc/apt/sources.list.d/homelab-pkg.list \
+     /etc/apt/sources.list.d/homelab-pkg-822.sources /etc/apt/keyrings/homelab-pkg-822.asc \
+     /etc/apt/sources.list.d/homelab-pkg-broken.list";
+
+/// Removes this test's sources even when it fails, so other tests' apt-get update keeps working.
+struct RepoCleanup;
+impl Drop for RepoCleanup {
+    fn drop(&mut self) {
+        let _ = lab_sh("node1", &format!("rm -f {REPO_FILES}"));
+    }
+}
+
+fn present_files(host: &str) -> Vec<String> {
+    let r = lab_sh(
+        host,
+        &format!("for f in {REPO_FILES}; do [ -e $f ] && echo \"HAS $f\"; done; true"),
+    );
+    r.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("HAS "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn repositories_and_keys() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _clean = RepoCleanup;
+    // Two local flat repositories with an empty package list and a Release file.
+    let r = lab_sh(
+        "node1",
+        "for d in /srv/pkg-repo /srv/pkg-repo2; do mkdir -p $d && cd $d && : > Packages && \
+         printf 'Origin: homelab-pkg\\nLabel: homelab-pkg\\nSuite: homelab-pkg\\nCodename: homelab-pkg\\nDate: Thu, 01 Jan 2026 00:00:00 UTC\\nSHA256:\\n %s 0 Packages\\n' \
+         \"$(sha256sum Packages | cut -d' ' -f1)\" > Release || exit 1; done",
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let key = fake_key();
+    let vars = |st: &str| serde_json::json!({"pkg_key": key, "st": st}).to_string();
+    let book = fixture("packages_repos.yml");
+    let _ = lab_sh("node1", &format!("rm -f {REPO_FILES}"));
+
+    // Plan: every file's diff, nothing written.
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", &vars("present")], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "+deb [trusted=yes signed-by=/etc/apt/keyrings/homelab-pkg.gpg] file:/srv/pkg-repo ./"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("+URIs: file:/srv/pkg-repo2"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("+Signed-By: /etc/apt/keyrings/homelab-pkg-822.asc"),
+        "{}",
+        r.stdout
+    );
+    assert!(present_files("node1").is_empty(), "plan wrote files");
+
+    // Apply: written (the .gpg keyring dearmored), apt-get update still works; then idempotent.
+    let r = apply(&book, &["-e", &vars("present")]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=3"), "{}", r.stdout);
+    assert_eq!(
+        present_files("node1").len(),
+        4,
+        "{:?}",
+        present_files("node1")
+    );
+    let r2 = lab_sh(
+        "node1",
+        "od -An -tx1 -N1 /etc/apt/keyrings/homelab-pkg.gpg; cat /etc/apt/sources.list.d/homelab-pkg.list; stat -c %a /etc/apt/sources.list.d/homelab-pkg-822.sources",
+    );
+    assert!(r2.stdout.contains(" 99"), "{}", r2.stdout);
+    assert!(
+        r2.stdout.contains("\n644") || r2.stdout.contains("644\n"),
+        "{}",
+        r2.stdout
+    );
+    let r = apply(&book, &["-e", &vars("present")]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // A source apt cannot read: fails with apt's message, put back.
+    let r = apply(&fixture("packages_badrepo.yml"), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("apt-get update failed on node1")
+            && r.stdout.contains("pkg-missing-repo")
+            && r.stdout.contains("the sources were put back as they were"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !present_files("node1")
+            .iter()
+            .any(|f| f.ends_with("homelab-pkg-broken.list")),
+        "broken source left behind"
+    );
+
+    // apt_key without keyring: refused, pointing at signed-by; nothing written.
+    let r = apply(
+        &fixture("packages_aptkey_global.yml"),
+        &["-e", &vars("present")],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("keyring is required") && r.stdout.contains("signed-by"),
+        "{}",
+        r.stdout
+    );
+    let t = lab_sh("node1", "test -e /etc/apt/trusted.gpg && echo EXISTS; true");
+    assert!(!t.stdout.contains("EXISTS"), "{}", t.stdout);
+
+    // Absent: all removed (with diffs), then nothing to do.
+    let r = apply(&book, &["-e", &vars("absent"), "--diff"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "-deb [trusted=yes signed-by=/etc/apt/keyrings/homelab-pkg.gpg] file:/srv/pkg-repo ./"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        present_files("node1").is_empty(),
+        "{:?}",
+        present_files("node1")
+    );
+    let r = apply(&book, &["-e", &vars("absent")]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
 }

@@ -659,7 +659,7 @@ pub fn compute(req: &Req, p: &Probe, pending_update: bool) -> Plan {
                                 "version {v} of {} is not in the current lists; the cache update may provide it",
                                 s.name
                             ));
-                        } else if plan.fail.is_none() && !(pol.versions.is_empty() && !p.lists) {
+                        } else if plan.fail.is_none() && p.lists {
                             plan.fail = Some(format!(
                                 "no version {v} of {} is available (apt-cache policy lists: {})",
                                 s.name,
@@ -1070,10 +1070,31 @@ fn packages_value(lines: &[(String, String, String)]) -> Value {
 /// Runs `apt-get update` (with the lock timeout); Ok((stdout, stderr)) or the failure message.
 async fn update_cache(
     ctx: &TaskCtx<'_>,
-    a: &Args,
+    _a: &Args,
     req: &Req,
 ) -> Result<(String, String), ModuleError> {
-    let _ = a;
+    run_update(ctx, req.lock_timeout).await
+}
+
+/// `apt-get update`, waiting `lock_timeout` seconds for the locks; Ok((stdout, stderr)) or the
+/// failure, worded as for installs.
+pub async fn run_update(
+    ctx: &TaskCtx<'_>,
+    lock_timeout: u64,
+) -> Result<(String, String), ModuleError> {
+    let req = Req {
+        specs: vec![],
+        state: State::Present,
+        update_cache: true,
+        cache_valid_time: None,
+        upgrade: None,
+        autoremove: false,
+        purge: false,
+        deb: None,
+        only_upgrade: false,
+        lock_timeout,
+        default_release: None,
+    };
     let cmd = format!(
         "export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get -q -o DPkg::Lock::Timeout={t} update \
          && touch /var/lib/apt/lists",
@@ -1237,7 +1258,7 @@ impl Module for Apt {
                 }
                 let mut r = TaskResult::failed(fail_msg(
                     ctx.host,
-                    &format!("apt-get {verb}").trim().to_string(),
+                    format!("apt-get {verb}").trim(),
                     out.rc(),
                     &text,
                     req.lock_timeout,

@@ -1,6 +1,8 @@
 //! Modules: what runs on a host. Ad-hoc `-m` uses these; the playbook engine (issue 3) will too.
 
 pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
@@ -8,12 +10,16 @@ pub mod copy;
 pub mod copy_tree;
 pub mod core;
 pub mod cron;
+pub mod deb822_repository;
+pub mod dnf;
+pub mod dpkg_selections;
 pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod group;
 pub mod lineinfile;
 pub mod modprobe;
+pub mod package;
 pub mod ping;
 pub mod pkgutil;
 pub mod reboot;
@@ -141,6 +147,12 @@ pub async fn dispatch(
         "group" => drive::<group::Group>(ctx, args).await,
         "user" => drive::<user::User>(ctx, args).await,
         "apt" => drive::<apt::Apt>(ctx, args).await,
+        "package" => drive::<package::Package>(ctx, args).await,
+        "dnf" => drive::<dnf::Dnf>(ctx, args).await,
+        "dpkg_selections" => drive::<dpkg_selections::DpkgSelections>(ctx, args).await,
+        "apt_repository" => drive::<apt_repository::AptRepository>(ctx, args).await,
+        "deb822_repository" => drive::<deb822_repository::Deb822Repository>(ctx, args).await,
+        "apt_key" => drive::<apt_key::AptKey>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

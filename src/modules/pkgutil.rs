@@ -180,3 +180,181 @@ mod tests {
         assert_eq!(parse_manager("HLPM none\n"), None);
     }
 }
+
+/// Files a repository module manages (a `.list`/`.sources` file, a keyring): read them all in one
+/// round trip, plan each one's change, show diffs, write atomically, and put the old ones back
+/// when a later step (`apt-get update`) fails.
+pub mod files {
+    use super::super::core::{FileDiff, ModuleError, PlannedPath, TaskCtx};
+    use super::super::remote::{self, Kind, PathState, Want, WriteOpts};
+    use crate::transport::shell_quote;
+
+    const SPLIT: &[u8] = b"\nHLPATHSPLIT\n";
+
+    /// The state (with content) of each path, in order.
+    pub async fn probe(ctx: &TaskCtx<'_>, paths: &[String]) -> Result<Vec<PathState>, ModuleError> {
+        let want = Want {
+            checksum: false,
+            content_limit: 1 << 20,
+        };
+        let mut script = String::new();
+        for p in paths {
+            script.push_str("printf '\\nHLPATHSPLIT\\n'; ");
+            script.push_str(&remote::probe_script(p, want));
+        }
+        let out = ctx.exec(script).await?;
+        let mut pieces = split(&out.stdout);
+        if pieces.len() != paths.len() + 1 {
+            return Err(ModuleError::Failed(format!(
+                "{}: could not read {}: {}",
+                ctx.host,
+                paths.join(", "),
+                out.stderr_str().trim()
+            )));
+        }
+        pieces.remove(0);
+        let mut states = vec![];
+        for (p, piece) in paths.iter().zip(pieces) {
+            let mut st = remote::parse_probe(piece)
+                .map_err(|e| ModuleError::Failed(format!("{}: {p}: {e}", ctx.host)))?;
+            if st.kind == Kind::File && st.content.is_none() && st.size == 0 {
+                st.content = Some(vec![]);
+            }
+            ctx.overlay(p, &mut st);
+            states.push(st);
+        }
+        Ok(states)
+    }
+
+    fn split(b: &[u8]) -> Vec<&[u8]> {
+        let mut out = vec![];
+        let mut rest = b;
+        while let Some(i) = rest.windows(SPLIT.len()).position(|w| w == SPLIT) {
+            out.push(&rest[..i]);
+            rest = &rest[i + SPLIT.len()..];
+        }
+        out.push(rest);
+        out
+    }
+
+    /// One file's planned change.
+    #[derive(Debug, Clone)]
+    pub struct Change {
+        pub path: String,
+        pub before: Option<Vec<u8>>,
+        /// `None`: remove the file.
+        pub after: Option<Vec<u8>>,
+        pub mode: String,
+    }
+
+    /// The change that makes `st` hold `want` (None: absent) with `mode`, if any.
+    pub fn change(path: &str, st: &PathState, want: Option<&[u8]>, mode: &str) -> Option<Change> {
+        let before = (st.kind == Kind::File).then(|| st.content.clone().unwrap_or_default());
+        let mode_ok = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+            .map(|m| m == st.mode)
+            .unwrap_or(false);
+        let same = match want {
+            None => st.kind == Kind::Absent,
+            Some(w) => st.kind == Kind::File && before.as_deref() == Some(w) && mode_ok,
+        };
+        (!same).then(|| Change {
+            path: path.to_string(),
+            before,
+            after: want.map(<[u8]>::to_vec),
+            mode: mode.to_string(),
+        })
+    }
+
+    pub fn diffs(changes: &[Change]) -> Vec<FileDiff> {
+        changes
+            .iter()
+            .map(|c| {
+                let b = c.before.as_deref();
+                let mut d = remote::file_diff(
+                    &c.path,
+                    b,
+                    b.map(|x| x.len() as u64).unwrap_or(0),
+                    c.after.as_deref().unwrap_or(b""),
+                );
+                if c.after.is_none() {
+                    d.after_header = format!("{} (absent)", c.path);
+                }
+                if b.is_none() {
+                    d.before_header = format!("{} (absent)", c.path);
+                }
+                d
+            })
+            .collect()
+    }
+
+    /// Writes (atomically) or removes each file.
+    pub async fn apply(ctx: &TaskCtx<'_>, changes: &[Change]) -> Result<(), ModuleError> {
+        for c in changes {
+            match &c.after {
+                Some(data) => {
+                    let o = WriteOpts {
+                        mode: Some(&c.mode),
+                        ..Default::default()
+                    };
+                    remote::write_file(ctx, &c.path, data.clone(), &o, true).await?;
+                }
+                None => {
+                    let out = ctx
+                        .exec(format!("rm -f -- {}", shell_quote(&c.path)))
+                        .await?;
+                    if !out.success() {
+                        return Err(ModuleError::Failed(format!(
+                            "{}: could not remove {}: {}",
+                            ctx.host,
+                            c.path,
+                            out.stderr_str().trim()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the files back as they were before [`apply`].
+    pub async fn restore(ctx: &TaskCtx<'_>, changes: &[Change]) -> Result<(), ModuleError> {
+        let back: Vec<Change> = changes
+            .iter()
+            .map(|c| Change {
+                path: c.path.clone(),
+                before: c.after.clone(),
+                after: c.before.clone(),
+                mode: c.mode.clone(),
+            })
+            .collect();
+        apply(ctx, &back).await
+    }
+
+    /// Check mode: what later tasks should see at these paths.
+    pub fn simulate(ctx: &TaskCtx<'_>, changes: &[Change]) {
+        for c in changes {
+            ctx.plan_path(
+                &c.path,
+                match &c.after {
+                    Some(d) => PlannedPath::File {
+                        content: Some(d.clone()),
+                        mode: u32::from_str_radix(&c.mode, 8).ok(),
+                    },
+                    None => PlannedPath::Absent,
+                },
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn split_keeps_content_exact() {
+            let out = b"\nHLPATHSPLIT\nHLSTAT a\nHLDATA\nabc\nHLPATHSPLIT\nHLSTAT b\n";
+            let p = split(out);
+            assert_eq!(p, [&b""[..], b"HLSTAT a\nHLDATA\nabc", b"HLSTAT b\n"]);
+        }
+    }
+}

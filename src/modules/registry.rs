@@ -292,6 +292,42 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::apt::Apt>),
     },
+    Spec {
+        name: "package",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::package::Package>),
+    },
+    Spec {
+        name: "dnf",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::dnf::Dnf>),
+    },
+    Spec {
+        name: "dpkg_selections",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::dpkg_selections::DpkgSelections>),
+    },
+    Spec {
+        name: "apt_repository",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::apt_repository::AptRepository>),
+    },
+    Spec {
+        name: "deb822_repository",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::deb822_repository::Deb822Repository>),
+    },
+    Spec {
+        name: "apt_key",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::apt_key::AptKey>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
