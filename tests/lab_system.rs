@@ -45,6 +45,7 @@ fn sh_out(host: &str, cmd: &str) -> String {
         .lines()
         .skip_while(|l| !l.contains(">>"))
         .skip(1)
+        .filter(|l| !l.starts_with("sudo: unable to resolve host"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -154,12 +155,26 @@ fn systemd_and_service_units() {
     let r = play("apply", "system_missing.yml", "");
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
-        r.stdout
-            .contains("Could not find the requested service hsys-nosuch: host node1"),
+        r.stdout.contains(
+            "Could not find the requested service hsys-nosuch: host node1 has no unit hsys-nosuch (LoadState=not-found)"
+        ),
         "{}",
         r.stdout
     );
-    assert!(recap(&r, "node1").contains("failed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "Could not find the requested service hsys-nosuch: host node1 has no such service"
+        ),
+        "{}",
+        r.stdout
+    );
+    let n1 = recap(&r, "node1");
+    assert!(
+        n1.contains("failed=1") && n1.contains("ignored=1"),
+        "{}",
+        r.stdout
+    );
+    assert!(unit_state("node1", "hsys-nosuch").starts_with("A=inactive"));
     let n2 = recap(&r, "node2");
     assert!(
         n2.contains("ok=3") && n2.contains("failed=0"),
@@ -274,6 +289,17 @@ fn modprobe_in_a_container() {
         assert_eq!(r.code, 0, "{}", r.all());
         assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
     }
+    // br_netfilter: loaded by the machine's kernel when /proc/sys/net/bridge shows in the
+    // container; then ok, otherwise the clear refusal.
+    let bridge = sh_out("node1", "ls -d /proc/sys/net/bridge") == "/proc/sys/net/bridge";
+    let r = play("apply", "system_modprobe.yml", r#"{"m":"br_netfilter"}"#);
+    if bridge {
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    } else {
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stdout.contains("the host is a container"), "{}", r.stdout);
+    }
     // A module that is not loaded: check mode plans the load and the persistent files, with a
     // warning; the real run fails naming the host and the reason, writing nothing.
     let extra = r#"{"m":"hsys_dummy","pers":"present","p":"numdummies=2"}"#;
@@ -317,4 +343,227 @@ fn modprobe_in_a_container() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+}
+
+#[test]
+fn mount_a_tmpfs() {
+    if !shared_lab() {
+        return;
+    }
+    let clean = "umount /mnt/hsys-tmp 2>/dev/null; sed -i '/hsys-tmp/d' /etc/fstab; rmdir /mnt/hsys-tmp 2>/dev/null";
+    sh_out("node1", clean);
+    let fstab = || sh_out("node1", "grep hsys-tmp /etc/fstab");
+    let mounted = || sh_out("node1", "grep ' /mnt/hsys-tmp ' /proc/self/mountinfo");
+    let st = |s: &str| format!(r#"{{"st":"{s}"}}"#);
+
+    // Check mode: the fstab diff and the mount; nothing changes.
+    let r = play("plan", "system_mount.yml", &st("mounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!((fstab(), mounted()), (String::new(), String::new()));
+
+    // Mounted: the entry and the mount; then nothing to do.
+    let r = play("apply", "system_mount.yml", &st("mounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0");
+    assert!(mounted().contains(" - tmpfs tmpfs "), "{}", mounted());
+    let r = play("apply", "system_mount.yml", &st("mounted"));
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+
+    // New options: the entry is rewritten and the filesystem remounted with them.
+    let r = play(
+        "apply",
+        "system_mount.yml",
+        r#"{"st":"mounted","o":"size=2m"}"#,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=2m 0 0");
+    assert!(mounted().contains("size=2048k"), "{}", mounted());
+
+    // Unmounted keeps the entry; absent removes it and the mount point.
+    let r = play("apply", "system_mount.yml", &st("unmounted"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(mounted(), "");
+    assert!(!fstab().is_empty());
+    let r = play("apply", "system_mount.yml", &st("unmounted"));
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    let r = play("apply", "system_mount.yml", &st("remounted"));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("/mnt/hsys-tmp is not mounted on node1: nothing to remount"),
+        "{}",
+        r.stdout
+    );
+
+    // Ephemeral mounts without touching fstab.
+    sh_out("node1", "sed -i '/hsys-tmp/d' /etc/fstab");
+    let r = play("apply", "system_mount.yml", &st("ephemeral"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!mounted().is_empty());
+    assert_eq!(fstab(), "");
+    let r = play("apply", "system_mount.yml", &st("absent"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!((fstab(), mounted()), (String::new(), String::new()));
+    assert!(sh_out("node1", "ls -d /mnt/hsys-tmp").contains("No such file"));
+    sh_out("node1", clean);
+}
+
+/// Puts node3's name back even when a test fails half-way.
+struct RestoreNode3(&'static str);
+impl Drop for RestoreNode3 {
+    fn drop(&mut self) {
+        let _ = lab_sh("node3", self.0);
+    }
+}
+
+#[test]
+fn hostname_on_node3() {
+    if !shared_lab() {
+        return;
+    }
+    // The test name resolves while it is set (sudo looks it up), and goes with the restore.
+    let _restore = RestoreNode3(
+        "echo node3 > /etc/hostname; { hostnamectl set-hostname node3 2>/dev/null || hostname node3; }; \
+         sed -i '/ # hsys-test$/d' /etc/hosts",
+    );
+    sh_out(
+        "node3",
+        "echo '127.0.1.1 hsys-node3 # hsys-test' >> /etc/hosts",
+    );
+    let names = || sh_out("node3", "echo $(uname -n) $(cat /etc/hostname)");
+    assert_eq!(names(), "node3 node3");
+    let r = play("plan", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains("-node3\n+hsys-node3"), "{}", r.stdout);
+    assert_eq!(names(), "node3 node3");
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(names(), "hsys-node3 hsys-node3");
+    let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
+    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"bad_name"}"#);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("'bad_name' is not a valid host name"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(names(), "hsys-node3 hsys-node3");
+
+    let r = play("apply", "system_hostname.yml", r#"{"n":"node3"}"#);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(names(), "node3 node3");
+}
+
+#[test]
+fn timezone_on_node3() {
+    if !shared_lab() {
+        return;
+    }
+    let zone = || {
+        sh_out(
+            "node3",
+            "echo $(readlink /etc/localtime | sed 's|.*zoneinfo/||') $(cat /etc/timezone)",
+        )
+    };
+    let orig = zone();
+    let orig_name = orig.split(' ').next().unwrap_or("Etc/UTC").to_string();
+    assert!(!orig_name.is_empty(), "{orig}");
+    let _restore = RestoreNode3(Box::leak(
+        format!(
+            "ln -sfn /usr/share/zoneinfo/{orig_name} /etc/localtime; echo {orig_name} > /etc/timezone"
+        )
+        .into_boxed_str(),
+    ));
+    let other = if orig_name == "Europe/Berlin" {
+        "America/Chicago"
+    } else {
+        "Europe/Berlin"
+    };
+    let extra = format!(r#"{{"z":"{other}"}}"#);
+    let r = play("plan", "system_timezone.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("+{other}")), "{}", r.stdout);
+    assert_eq!(zone(), orig);
+
+    let r = play("apply", "system_timezone.yml", &extra);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(zone(), format!("{other} {other}"));
+    let r = play("apply", "system_timezone.yml", &extra);
+    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+
+    let r = play(
+        "apply",
+        "system_timezone.yml",
+        r#"{"z":"Mars/Olympus_Mons"}"#,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("unknown time zone 'Mars/Olympus_Mons' on node3"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(zone(), format!("{other} {other}"));
+
+    let r = play(
+        "apply",
+        "system_timezone.yml",
+        &format!(r#"{{"z":"{orig_name}"}}"#),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(zone(), orig);
+}
+
+#[test]
+fn unknown_arguments_are_refused_before_any_host_is_touched() {
+    if !shared_lab() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for (task, hint) in [
+        (
+            "systemd: {name: hsys-test, stat: started}",
+            "'stat' (did you mean 'state'?)",
+        ),
+        (
+            "service: {name: hsys-test, enable: true}",
+            "'enable' (did you mean 'enabled'?)",
+        ),
+        (
+            "sysctl: {name: vm.swappiness, value: 1, sysctl_fil: /x}",
+            "'sysctl_fil' (did you mean 'sysctl_file'?)",
+        ),
+        (
+            "modprobe: {name: dummy, param: x}",
+            "'param' (did you mean 'params'?)",
+        ),
+        (
+            "mount: {path: /mnt/hsys-x, state: present, fstyp: tmpfs}",
+            "'fstyp' (did you mean 'fstype'?)",
+        ),
+        ("hostname: {nme: node3}", "'nme' (did you mean 'name'?)"),
+        ("timezone: {name: Etc/UTC, zone: x}", "'zone'"),
+    ] {
+        let book = d.path().join("bad.yml");
+        std::fs::write(
+            &book,
+            format!("- hosts: node3\n  gather_facts: false\n  tasks:\n    - {task}\n"),
+        )
+        .unwrap();
+        let r = homelab(&["plan", book.to_str().unwrap(), "-i", "lab"], &[]);
+        assert_eq!(r.code, 4, "{task}: {}", r.all());
+        assert!(r.all().contains(hint), "{task}: {}", r.all());
+    }
 }

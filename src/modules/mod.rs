@@ -17,8 +17,12 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod group;
+pub mod hostname;
+pub mod lineinfile;
 pub mod lineinfile;
 pub mod modprobe;
+pub mod modprobe;
+pub mod mount;
 pub mod package;
 pub mod ping;
 pub mod pkgutil;
@@ -37,6 +41,7 @@ pub mod template;
 #[cfg(test)]
 pub mod testutil;
 pub mod textedit;
+pub mod timezone;
 pub mod user;
 pub mod wait_for;
 
@@ -153,6 +158,9 @@ pub async fn dispatch(
         "apt_repository" => drive::<apt_repository::AptRepository>(ctx, args).await,
         "deb822_repository" => drive::<deb822_repository::Deb822Repository>(ctx, args).await,
         "apt_key" => drive::<apt_key::AptKey>(ctx, args).await,
+        "mount" => drive::<mount::MountModule>(ctx, args).await,
+        "hostname" => drive::<hostname::Hostname>(ctx, args).await,
+        "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -328,6 +328,24 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::apt_key::AptKey>),
     },
+    Spec {
+        name: "mount",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::mount::MountModule>),
+    },
+    Spec {
+        name: "hostname",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::hostname::Hostname>),
+    },
+    Spec {
+        name: "timezone",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::timezone::Timezone>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.

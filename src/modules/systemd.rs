@@ -211,7 +211,7 @@ pub fn decide(u: &Unit, w: &Want) -> Vec<Action> {
     if let Some(e) = w.enabled {
         // A masked unit reads "masked", not enabled; enabling it fails as systemctl says.
         let now = !masked && u.enabled();
-        if e != now && !(u.fixed() && !e) {
+        if e != now && (e || !u.fixed()) {
             v.push(if e { Action::Enable } else { Action::Disable });
         }
     }
