@@ -16,6 +16,7 @@ pub mod dpkg_selections;
 pub mod fetch;
 pub mod file;
 pub mod find;
+pub mod get_url;
 pub mod group;
 pub mod hostname;
 pub mod lineinfile;
@@ -42,6 +43,7 @@ pub mod template;
 pub mod testutil;
 pub mod textedit;
 pub mod timezone;
+pub mod unarchive;
 pub mod user;
 pub mod wait_for;
 
@@ -147,6 +149,8 @@ pub async fn dispatch(
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
+        "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
         "cron" => drive::<cron::Cron>(ctx, args).await,
         "authorized_key" => drive::<authorized_key::AuthorizedKey>(ctx, args).await,
         "group" => drive::<group::Group>(ctx, args).await,

@@ -169,6 +169,18 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::cron::Cron>),
     },
     Spec {
+        name: "get_url",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::get_url::GetUrl>),
+    },
+    Spec {
+        name: "unarchive",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::unarchive::Unarchive>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
