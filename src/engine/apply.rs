@@ -15,6 +15,8 @@ pub struct ApplyArgs {
     pub playbooks: Vec<PathBuf>,
     #[command(flatten)]
     pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub facts: super::options::FactCacheArgs,
     /// Dry run: probe every host and report what would change; change nothing.
     #[arg(short = 'C', long)]
     pub check: bool,
@@ -111,6 +113,7 @@ pub fn apply(args: ApplyArgs, plan: bool) -> anyhow::Result<i32> {
         skip_tags: args.skip_tags.clone(),
         extra_vars,
         verbose: args.conn.verbose,
+        fact_cache: args.facts.cache()?,
     };
     let runner = Runner::new(inv, printer, defaults, opts)?;
     let rt = super::runtime()?;

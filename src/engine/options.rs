@@ -90,3 +90,23 @@ impl ConnectionArgs {
         })
     }
 }
+
+/// The fact cache (`homelab apply`/`plan`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct FactCacheArgs {
+    /// Keep gathered facts in this folder, one JSON file per host (also HOMELAB_FACT_CACHE or
+    /// ANSIBLE_CACHE_PLUGIN_CONNECTION). A host with a fresh entry is not gathered again, and
+    /// `hostvars` of hosts outside the play come from it.
+    #[arg(long = "fact-cache", value_name = "DIR")]
+    pub fact_cache: Option<PathBuf>,
+    /// Seconds a cached entry stays fresh; 0 = forever (default 86400, or
+    /// ANSIBLE_CACHE_PLUGIN_TIMEOUT).
+    #[arg(long = "fact-cache-timeout", value_name = "SECS")]
+    pub fact_cache_timeout: Option<u64>,
+}
+
+impl FactCacheArgs {
+    pub fn cache(&self) -> anyhow::Result<Option<super::facts::cache::FactCache>> {
+        super::facts::cache::FactCache::configure(self.fact_cache.clone(), self.fact_cache_timeout)
+    }
+}

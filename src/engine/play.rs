@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub skip_tags: Vec<String>,
     pub extra_vars: Map<String, Value>,
     pub verbose: u8,
+    /// `--fact-cache DIR`: facts kept between runs; gathering becomes "smart".
+    pub fact_cache: Option<facts::cache::FactCache>,
 }
 
 /// What one host's state is during the run.
@@ -63,6 +65,8 @@ pub struct Runner {
     inv_vars: Mutex<HashMap<String, Map<String, Value>>>,
     /// Each host's `hostvars` entry and the `vars_gen` it was built at.
     hostvars_cache: Mutex<HashMap<String, (u64, Prebuilt)>>,
+    /// Fresh facts from the fact cache, by host (loaded once, at the start).
+    cached_facts: HashMap<String, Map<String, Value>>,
     /// Roles loaded at run time by `include_role`, by path.
     dyn_roles: Mutex<HashMap<PathBuf, Arc<Role>>>,
     /// Handlers those roles brought.
@@ -256,7 +260,16 @@ impl Runner {
         opts: RunOptions,
     ) -> anyhow::Result<Runner> {
         let ssh_config = SshConfig::load_default().map_err(anyhow::Error::msg)?;
+        let cached_facts = match &opts.fact_cache {
+            Some(c) => inv
+                .hosts()
+                .into_iter()
+                .filter_map(|h| c.load(&h).map(|f| (h, unsafe_map(f))))
+                .collect(),
+            None => HashMap::new(),
+        };
         Ok(Runner {
+            cached_facts,
             inv,
             templar: Templar::new(),
             printer,
@@ -317,14 +330,15 @@ impl Runner {
                 }
             }
             let mut m = self.inventory_vars(&h);
+            let facts = match st {
+                Some(st) if !st.facts.is_empty() => Some(&st.facts),
+                _ => self.cached_facts.get(&h),
+            };
+            if let Some(f) = facts {
+                merge(&mut m, f);
+                m.insert("ansible_facts".into(), Value::Object(strip_prefix(f)));
+            }
             if let Some(st) = st {
-                merge(&mut m, &st.facts);
-                if !st.facts.is_empty() {
-                    m.insert(
-                        "ansible_facts".into(),
-                        Value::Object(strip_prefix(&st.facts)),
-                    );
-                }
                 merge(&mut m, &st.set_facts);
             }
             let node = Prebuilt::from_json(Value::Object(m));
@@ -363,7 +377,13 @@ impl Runner {
             merge(&mut m, &r.defaults);
         }
         merge(&mut m, &self.inventory_vars(host));
-        let (facts, set_facts) = self.with_host(host, |s| (s.facts.clone(), s.set_facts.clone()));
+        let (mut facts, set_facts) =
+            self.with_host(host, |s| (s.facts.clone(), s.set_facts.clone()));
+        if facts.is_empty() {
+            if let Some(f) = self.cached_facts.get(host) {
+                facts = f.clone();
+            }
+        }
         merge(&mut m, &facts);
         if !facts.is_empty() {
             m.insert("ansible_facts".into(), Value::Object(strip_prefix(&facts)));
@@ -1236,17 +1256,39 @@ impl Runner {
     ) -> Vec<String> {
         self.printer
             .task_start("Gathering Facts", hosts.len(), false);
+        let req = facts::Request::new(
+            &pc.play.gather_subset,
+            pc.play.gather_timeout.as_ref(),
+            vec![],
+        );
+        let req = &req;
         let results = stream::iter(hosts.iter().cloned().map(|h| async move {
             let t0 = Instant::now();
+            let req = match req {
+                Ok(r) => r,
+                Err(e) => return (h, Outcome::failed(e.clone()), t0.elapsed()),
+            };
+            // A fresh fact cache entry stands for gathering ("smart" gathering).
+            if let Some(f) = self.cached_facts.get(&h) {
+                self.with_host(&h, |s| {
+                    if s.facts.is_empty() {
+                        s.facts = f.clone();
+                        s.vars_gen += 1;
+                    }
+                });
+                let r = TaskResult::changed(false).msg("facts from the fact cache");
+                return (h, Outcome::new(Status::Ok, r), t0.elapsed());
+            }
             let vars = self.task_vars(pc, None, chain, &h);
+            let become_ = match self.become_for(&h, chain, &vars) {
+                Ok(b) => b,
+                Err(e) => return (h, Outcome::failed(e), t0.elapsed()),
+            };
             let out = match self.connection(&h, &vars).await {
                 Err(e) => Outcome::new(Status::Unreachable, TaskResult::failed(e)),
-                Ok(conn) => match facts::gather(&conn).await {
+                Ok(conn) => match facts::gather_with(&conn, become_.as_ref(), req).await {
                     Ok(f) => {
-                        self.with_host(&h, |s| {
-                            merge(&mut s.facts, &f);
-                            s.vars_gen += 1;
-                        });
+                        self.store_facts(&h, &f);
                         Outcome::new(Status::Ok, TaskResult::changed(false))
                     }
                     Err(e) if e.is_unreachable() => {
@@ -1275,6 +1317,29 @@ impl Runner {
         }
         // keep inventory order
         hosts.into_iter().filter(|h| alive.contains(h)).collect()
+    }
+
+    /// Gathered facts (`ansible_*`) join the host's facts and the fact cache.
+    fn store_facts(&self, host: &str, f: &Map<String, Value>) {
+        // Host output is never templated again (a `{{` in an environment variable stays text).
+        let f = &unsafe_map(f.clone());
+        let cached = self.cached_facts.get(host);
+        let all = self.with_host(host, |s| {
+            // Facts from the cache stay, under what was just gathered.
+            if s.facts.is_empty() {
+                if let Some(c) = cached {
+                    s.facts = c.clone();
+                }
+            }
+            merge(&mut s.facts, f);
+            s.vars_gen += 1;
+            s.facts.clone()
+        });
+        if let Some(c) = &self.opts.fact_cache {
+            if let Err(e) = c.store(host, &all) {
+                self.printer.warn(&e);
+            }
+        }
     }
 
     /// Prints a result and counts it.
@@ -1406,6 +1471,27 @@ impl Runner {
                     }
                 }
             });
+        }
+        // A module's `ansible_facts` (setup, gather_facts) are host facts; set_fact's are
+        // variables (`_facts`, below).
+        if let (Some(Value::Object(f)), None) = (
+            o.result.data.get("ansible_facts"),
+            o.result.data.get("_facts"),
+        ) {
+            if !o.result.failed {
+                let f: Map<String, Value> = f
+                    .iter()
+                    .map(|(k, v)| {
+                        let k = if k.starts_with("ansible_") || k == "module_setup" {
+                            k.clone()
+                        } else {
+                            format!("ansible_{k}")
+                        };
+                        (k, v.clone())
+                    })
+                    .collect();
+                self.store_facts(host, &f);
+            }
         }
         if let Some(Value::Object(f)) = o.result.data.get("_facts") {
             let f = match mark_unsafe(Value::Object(f.clone())) {
@@ -1806,6 +1892,13 @@ fn mark_unsafe(v: Value) -> Value {
             Value::Object(m.into_iter().map(|(k, v)| (k, mark_unsafe(v))).collect())
         }
         other => other,
+    }
+}
+
+fn unsafe_map(m: Map<String, Value>) -> Map<String, Value> {
+    match mark_unsafe(Value::Object(m)) {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }
 

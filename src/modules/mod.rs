@@ -33,6 +33,7 @@ pub mod remote;
 pub mod replace;
 pub mod script;
 pub mod service;
+pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod sysctl;
@@ -165,6 +166,7 @@ pub async fn dispatch(
         "mount" => drive::<mount::MountModule>(ctx, args).await,
         "hostname" => drive::<hostname::Hostname>(ctx, args).await,
         "timezone" => drive::<timezone::Timezone>(ctx, args).await,
+        "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

@@ -181,6 +181,18 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::unarchive::Unarchive>),
     },
     Spec {
+        name: "setup",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::setup::Setup>),
+    },
+    Spec {
+        name: "gather_facts",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::setup::Setup>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,

@@ -75,6 +75,8 @@ pub struct Play {
     pub vars_files: Vec<Value>,
     pub gather_facts: Option<bool>,
     pub gather_subset: Vec<String>,
+    /// `gather_timeout:` (seconds), as written.
+    pub gather_timeout: Option<Value>,
     pub serial: Vec<Serial>,
     pub max_fail_percentage: Option<f64>,
     pub strategy: Strategy,

@@ -223,6 +223,7 @@ impl Loader {
                         None => node::string_list(path, &name, v)?,
                     }
                 }
+                "gather_timeout" => play.gather_timeout = Some(v.to_json()),
                 "serial" => play.serial = serial(path, v)?,
                 "max_fail_percentage" => play.max_fail_percentage = percentage(path, v)?,
                 "strategy" => play.strategy = strategy(path, v)?,
