@@ -20,8 +20,6 @@ pub mod get_url;
 pub mod group;
 pub mod hostname;
 pub mod lineinfile;
-pub mod lineinfile;
-pub mod modprobe;
 pub mod modprobe;
 pub mod mount;
 pub mod package;
