@@ -708,3 +708,44 @@ fn kubeadm_failed_join_and_expired_token() {
         "node1 control-plane\nnode2 control-plane\nnode3 worker\n"
     );
 }
+
+#[test]
+fn kubeadm_install_plan() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !wait_for_lab() {
+        return;
+    }
+    let state = "ls /etc/apt/sources.list.d/kubernetes.sources /etc/apt/keyrings/kubernetes-apt-keyring.asc \
+                 /etc/containerd 2>/dev/null; dpkg-query -W containerd kubelet 2>/dev/null; true";
+    let before = sh("node1", state);
+    let roles = repo().join("playbooks/roles").display().to_string();
+    let r = homelab(
+        &["plan", &fixture("kubeadm_install.yml"), "-i", "lab"],
+        &[("ANSIBLE_ROLES_PATH", &roles)],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    for want in [
+        "+containerd: ",
+        "+Signed-By: /etc/apt/keyrings/kubernetes-apt-keyring.asc",
+        "+URIs: https://pkgs.k8s.io/core:/stable:/v1.31/deb/",
+        "+Suites: /",
+        "+-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        "would write /etc/containerd/config.toml from `containerd config default` with SystemdCgroup = true",
+        "would hold kubeadm once it is installed",
+    ] {
+        assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
+    }
+    assert!(
+        r.stdout.contains("kubelet=1.31.2-1.1") || r.stdout.contains("+kubelet: "),
+        "{}",
+        r.stdout
+    );
+    // Nothing was downloaded or written.
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    let get_url = lines
+        .iter()
+        .position(|l| l.contains("the Kubernetes repository key, downloaded from"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(lines[get_url + 1], "skipping: [node1]", "{}", r.stdout);
+    assert_eq!(sh("node1", state), before);
+}
