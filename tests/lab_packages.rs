@@ -499,3 +499,131 @@ fn repositories_and_keys() {
     let r = apply(&book, &["-e", &vars("absent")]);
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
 }
+
+#[test]
+fn snap_fails_clearly_without_snapd() {
+    if !shared_lab() {
+        return;
+    }
+    let book = fixture("packages_snap.yml");
+    for cmd in ["plan", "apply"] {
+        let r = homelab(&[cmd, &book, "-i", "lab"], &[]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stdout
+                .contains("snap is not installed on node1: install snapd first"),
+            "{}",
+            r.stdout
+        );
+    }
+    let r = lab_sh(
+        "node1",
+        "command -v snap || echo NOSNAP; test -e /snap && echo HASSNAPDIR; true",
+    );
+    assert!(
+        r.stdout.contains("NOSNAP") && !r.stdout.contains("HASSNAPDIR"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn apt_installs_a_deb_file_on_the_host() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    purge("node1", "sl");
+    // Fresh lists, then the .deb fetched from the Debian mirror into a folder of this test's own.
+    let r = apply(
+        &fixture("packages.yml"),
+        &["-e", "pkgs=tree", "-l", "node1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = lab_sh(
+        "node1",
+        "rm -rf /tmp/homelab-pkg-deb && mkdir -p /tmp/homelab-pkg-deb && cd /tmp/homelab-pkg-deb && \
+         apt-get download -q sl >/dev/null && ls *.deb",
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let deb = format!(
+        "deb=/tmp/homelab-pkg-deb/{}",
+        r.stdout.lines().find(|l| l.ends_with(".deb")).unwrap_or("")
+    );
+    let book = fixture("packages_deb.yml");
+    let r = homelab(&["plan", &book, "-i", "lab", "-e", &deb], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("-sl: not installed") && r.stdout.contains("+sl: 5.02"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(installed("node1", "sl"), None);
+    let r = apply(&book, &["-e", &deb]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(installed("node1", "sl").is_some());
+    let r = apply(&book, &["-e", &deb]);
+    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // A .deb that is not there.
+    let r = apply(&book, &["-e", "deb=/tmp/homelab-pkg-deb/nothere.deb"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("deb file /tmp/homelab-pkg-deb/nothere.deb does not exist on the host"),
+        "{}",
+        r.stdout
+    );
+    purge("node1", "sl tree");
+    let _ = lab_sh("node1", "rm -rf /tmp/homelab-pkg-deb");
+}
+
+#[test]
+fn check_mode_on_a_host_without_lists_plans_honestly() {
+    if !shared_lab() {
+        return;
+    }
+    let lists = |h| {
+        lab_sh(h, "ls /var/lib/apt/lists/ | grep -c _Packages; true")
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or("0")
+            .trim()
+            != "0"
+    };
+    let had_lists = lists("node3");
+    let before = dpkg("node3", "tree nosuchpkg-homelab-pkg");
+    let r = homelab(
+        &["plan", &fixture("packages_fresh.yml"), "-i", "lab", "-v"],
+        &[],
+    );
+    // Never failed in check mode: the cache update would come first.
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("would update the package cache, then would install tree"),
+        "{}",
+        r.stdout
+    );
+    if had_lists {
+        assert!(
+            r.stdout.contains(
+                "nosuchpkg-homelab-pkg: not in the current package lists; the cache update may provide it"
+            ),
+            "{}",
+            r.stdout
+        );
+    } else {
+        assert!(
+            r.stdout
+                .contains("+tree: (version unknown until the cache is updated)")
+                && r.stdout.contains("the host has no package lists yet"),
+            "{}",
+            r.stdout
+        );
+    }
+    // Nothing changed: no package, and check mode never updates the cache.
+    assert_eq!(dpkg("node3", "tree nosuchpkg-homelab-pkg"), before);
+    assert_eq!(lists("node3"), had_lists, "check mode updated the cache");
+}

@@ -965,6 +965,10 @@ pub const LOCK_HOLDER: &str = "for f in /var/lib/dpkg/lock-frontend /var/lib/dpk
 
 /// When apt-get gave up on a lock: the lock, its holder if apt named it, as a sentence.
 pub fn lock_message(stderr: &str, timeout: u64) -> Option<String> {
+    // Not root: the lock cannot even be opened; that is no other process's fault.
+    if stderr.contains("Permission denied") || stderr.contains("are you root?") {
+        return None;
+    }
     let line = stderr
         .lines()
         .find(|l| l.contains("Could not get lock") || l.contains("Unable to acquire the dpkg"))?;
@@ -972,7 +976,8 @@ pub fn lock_message(stderr: &str, timeout: u64) -> Option<String> {
         .split_whitespace()
         .find(|w| w.starts_with('/'))
         .map(|w| w.trim_end_matches(['.', ',', ')']).trim_start_matches('('))
-        .unwrap_or("the dpkg lock");
+        .map(|w| format!(" {w}"))
+        .unwrap_or_default();
     let holder = stderr
         .lines()
         .find_map(|l| {
@@ -987,7 +992,7 @@ pub fn lock_message(stderr: &str, timeout: u64) -> Option<String> {
         })
         .unwrap_or_else(|| "held by another process".into());
     Some(format!(
-        "the package manager lock {lock} is {holder}; gave up after waiting {timeout} s \
+        "the package manager lock{lock} is {holder}; gave up after waiting {timeout} s \
          (lock_timeout). Let the other apt/dpkg run finish, or raise lock_timeout"
     ))
 }
@@ -1002,8 +1007,8 @@ fn fail_msg(host: &str, what: &str, rc: i64, stderr: &str, timeout: u64) -> Stri
     } else {
         e.join("\n")
     };
-    let hint = if stderr.contains("Permission denied") && stderr.contains("lock") {
-        " (are you root? set become: true)"
+    let hint = if stderr.contains("Permission denied") || stderr.contains("are you root?") {
+        " (apt-get needs root: set become: true on the task or play)"
     } else {
         ""
     };
@@ -1552,6 +1557,11 @@ HLEND\n";
         );
         assert!(m.contains("3 s"), "{m}");
         assert!(lock_message("E: Unable to locate package nosuch", 3).is_none());
+        let not_root = "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\n\
+                        E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), are you root?\n";
+        assert!(lock_message(not_root, 3).is_none());
+        assert!(fail_msg("n", "apt-get install", 100, not_root, 3)
+            .ends_with("set become: true on the task or play)"));
         let waited = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 723 (perl)... 2s\n\
                       E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\n";
         let m = lock_message(waited, 3).unwrap();

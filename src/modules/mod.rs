@@ -33,6 +33,7 @@ pub mod script;
 pub mod service;
 pub mod setup;
 pub mod slurp;
+pub mod snap;
 pub mod stat;
 pub mod sysctl;
 pub mod systemd;
@@ -165,6 +166,7 @@ pub async fn dispatch(
         "hostname" => drive::<hostname::Hostname>(ctx, args).await,
         "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
+        "snap" => drive::<snap::SnapModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;
             if out.stdout_str().trim() == "pong" {

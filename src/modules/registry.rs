@@ -370,6 +370,12 @@ pub const MODULES: &[Spec] = &[
         free_form: false,
         args: Some(names::<super::timezone::Timezone>),
     },
+    Spec {
+        name: "snap",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::snap::SnapModule>),
+    },
 ];
 
 /// Collections whose modules homelab answers to by their short name.
