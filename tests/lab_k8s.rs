@@ -411,6 +411,45 @@ fn microk8s_cluster() {
     }
     assert!(!r.stdout.contains("would make a token"), "{}", r.stdout);
     no_mutating_calls("plan of a built cluster");
+    clear_logs();
+
+    // reset: refused without the confirmation; confirmed, node3 leaves, then node2, each
+    // forgotten by node1; the snap goes last on node1.
+    let r = reset("microk8s", &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    no_mutating_calls("reset without confirmation");
+    let r = reset("microk8s", &["-e", "reset_confirm=yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let (l3, l2) = (
+        first_call("node3", "microk8s leave"),
+        first_call("node2", "microk8s leave"),
+    );
+    let s1 = first_call("node1", "snap remove");
+    assert!(
+        l3 < l2 && l2 < s1,
+        "order: node3 {l3}, node2 {l2}, node1 {s1}"
+    );
+    let n1 = calls("node1");
+    assert!(
+        n1.iter().any(|c| c == "microk8s remove-node node3 --force")
+            && n1.iter().any(|c| c == "microk8s remove-node node2 --force"),
+        "{n1:?}"
+    );
+    assert!(
+        !n1.iter().any(|c| c.starts_with("microk8s leave")),
+        "{n1:?}"
+    );
+    for h in HOSTS {
+        assert_eq!(
+            sh(h, "ls /snap/bin/microk8s 2>/dev/null; true").trim(),
+            "",
+            "{h}"
+        );
+    }
+    clear_logs();
+    let r = reset("microk8s", &["-e", "reset_confirm=yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    no_mutating_calls("second reset");
 }
 
 #[test]
