@@ -461,6 +461,17 @@ fn microk8s_failed_join_and_expired_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let kubeconfig = tmp.path().join("kubeconfig");
     let _doubles = Doubles::install();
+    // A flavour homelab does not know: refused with the near name, nothing touched.
+    let r = run("apply", "microk8", &kubeconfig, &[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("k8s_flavor is 'microk8': set it to microk8s or kubeadm"),
+        "{}",
+        r.stdout
+    );
+    no_mutating_calls("unknown flavour");
+    clear_logs();
     // node2's first token is issued expired; node3's join is refused.
     sh("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
     sh("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
