@@ -8,5 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${HOMELAB_BENCH_DIR:-../shared/bench}
 [ -x "$bench/run.sh" ] || { echo "no peer benchmark at $bench (set HOMELAB_BENCH_DIR)" >&2; exit 1; }
+command -v hyperfine >/dev/null 2>&1 || apt-get install -y -qq hyperfine
 cargo build --release --locked
 HOMELAB="$PWD/target/release/homelab" exec "$bench/run.sh" "${@:-base}"

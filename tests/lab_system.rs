@@ -141,6 +141,19 @@ fn systemd_and_service_units() {
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", masked);
     assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    // Starting it while it stays masked fails clearly and changes nothing.
+    let r = play(
+        "apply",
+        "system_unit.yml",
+        r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","st":"started"}"#,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("unit hsys-test2 is masked on node1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let unmask =
         r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":false,"st":"started"}"#;
     let r = play("plan", "system_unit.yml", unmask);
@@ -413,6 +426,20 @@ fn mount_a_tmpfs() {
     assert_eq!((fstab(), mounted()), (String::new(), String::new()));
     assert!(sh_out("node1", "ls -d /mnt/hsys-tmp").contains("No such file"));
     sh_out("node1", clean);
+
+    // A device that does not exist: the mount fails naming the host, the fstab and the mount
+    // point stay as they were.
+    let before = sh_out("node1", "md5sum /etc/fstab");
+    let r = play("apply", "system_mount_bad.yml", "");
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("could not mount /mnt/hsys-bad on node1: mount:"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sh_out("node1", "md5sum /etc/fstab"), before);
+    assert!(sh_out("node1", "ls -d /mnt/hsys-bad").contains("No such file"));
 }
 
 /// Puts node3's name back even when a test fails half-way.
@@ -566,4 +593,48 @@ fn unknown_arguments_are_refused_before_any_host_is_touched() {
         assert_eq!(r.code, 4, "{task}: {}", r.all());
         assert!(r.all().contains(hint), "{task}: {}", r.all());
     }
+}
+
+#[test]
+fn service_through_an_init_script() {
+    if !shared_lab() {
+        return;
+    }
+    let clean =
+        "[ -x /etc/init.d/hsys-sv ] && /etc/init.d/hsys-sv stop; update-rc.d -f hsys-sv remove; \
+                 rm -f /etc/init.d/hsys-sv /run/hsys-sv.pid; systemctl daemon-reload";
+    sh_out("node2", clean);
+    let state = || {
+        sh_out(
+            "node2",
+            "echo $(ls /etc/rc2.d | grep hsys-sv) $(/etc/init.d/hsys-sv status && echo running || echo stopped)",
+        )
+    };
+    let on = r#"{"st":"started","en":true}"#;
+    let r = play("apply", "system_sysv.yml", on);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node2").contains("changed=2"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+  \"state\": \"running\""),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(state(), "S01hsys-sv running");
+    let r = play("apply", "system_sysv.yml", on);
+    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+
+    let off = r#"{"st":"stopped","en":false}"#;
+    let r = play("plan", "system_sysv.yml", off);
+    assert!(recap(&r, "node2").contains("changed=1"), "{}", r.stdout);
+    assert_eq!(
+        state(),
+        "S01hsys-sv running",
+        "check mode changed the service"
+    );
+    let r = play("apply", "system_sysv.yml", off);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(state(), "K01hsys-sv stopped");
+    let r = play("apply", "system_sysv.yml", off);
+    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+    sh_out("node2", clean);
 }

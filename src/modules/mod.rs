@@ -145,6 +145,7 @@ pub async fn dispatch(
         "fetch" => drive::<fetch::Fetch>(ctx, args).await,
         "script" => drive::<script::Script>(ctx, args).await,
         "wait_for" => drive::<wait_for::WaitFor>(ctx, args).await,
+        "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
         "systemd" | "systemd_service" => drive::<systemd::Systemd>(ctx, args).await,
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
@@ -165,7 +166,6 @@ pub async fn dispatch(
         "mount" => drive::<mount::MountModule>(ctx, args).await,
         "hostname" => drive::<hostname::Hostname>(ctx, args).await,
         "timezone" => drive::<timezone::Timezone>(ctx, args).await,
-        "setup" | "gather_facts" => drive::<setup::Setup>(ctx, args).await,
         "snap" => drive::<snap::SnapModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;

@@ -238,7 +238,8 @@ impl Args {
 
 fn mount_cmd(e: &Entry) -> String {
     format!(
-        "mkdir -p -- {p} && mount -t {t} -o {o} -- {s} {p}",
+        "c=0; if [ ! -d {p} ]; then mkdir -p -- {p} && c=1 || exit 1; fi; \
+         mount -t {t} -o {o} -- {s} {p} || {{ r=$?; [ $c = 1 ] && rmdir -- {p}; exit $r; }}",
         p = shell_quote(&e.path),
         t = shell_quote(&e.fstype),
         o = shell_quote(&e.opts),
@@ -390,7 +391,8 @@ impl Module for MountModule {
         p: Plan,
         mut done: TaskResult,
     ) -> Result<TaskResult, ModuleError> {
-        // Unmount before the entry goes; the entry is written before mounting.
+        // The mount is made (or undone) first and the entry written after, so a mount that
+        // fails leaves the fstab as it was (and no mount point it made).
         let path = shell_quote(&normalize_path(&a.path));
         let run = |cmd: String, what: &'static str| async move {
             let out = ctx.exec(cmd).await?;
@@ -407,11 +409,6 @@ impl Module for MountModule {
         };
         if p.act == Some(Act::Unmount) {
             run(format!("umount -- {path}"), "unmount").await?;
-        }
-        if let Some(f) = &p.fstab {
-            if let Some(b) = f.apply(ctx, a.backup.unwrap_or(false)).await? {
-                done = done.with("backup_file", b);
-            }
         }
         let entry = a.entry();
         match (&p.act, &entry) {
@@ -431,6 +428,11 @@ impl Module for MountModule {
                 .await?
             }
             _ => {}
+        }
+        if let Some(f) = &p.fstab {
+            if let Some(b) = f.apply(ctx, a.backup.unwrap_or(false)).await? {
+                done = done.with("backup_file", b);
+            }
         }
         if p.rmdir {
             let _ = ctx
@@ -514,7 +516,8 @@ bogus line\n";
         assert_eq!(e.line(), "tmpfs /mnt/x tmpfs defaults,noauto 0 0\n");
         assert_eq!(
             mount_cmd(&e),
-            "mkdir -p -- /mnt/x && mount -t tmpfs -o defaults,noauto -- tmpfs /mnt/x"
+            "c=0; if [ ! -d /mnt/x ]; then mkdir -p -- /mnt/x && c=1 || exit 1; fi; \
+             mount -t tmpfs -o defaults,noauto -- tmpfs /mnt/x || { r=$?; [ $c = 1 ] && rmdir -- /mnt/x; exit $r; }"
         );
     }
 

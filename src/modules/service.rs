@@ -218,7 +218,15 @@ impl Module for Service {
                 if !unit.found() {
                     return Err(missing());
                 }
-                systemd::decide(unit, &w)
+                let actions = systemd::decide(unit, &w);
+                if systemd::masked_conflict(unit, &w, &actions) {
+                    return Err(ModuleError::Failed(format!(
+                        "unit {} is masked on {}: it cannot be started or enabled; unmask it \
+                         first (systemd module, masked: false)",
+                        a.name, ctx.host
+                    )));
+                }
+                actions
             }
             Init::Sysv {
                 script,

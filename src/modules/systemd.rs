@@ -231,6 +231,18 @@ pub fn decide(u: &Unit, w: &Want) -> Vec<Action> {
     v
 }
 
+/// Whether `actions` would start or enable a unit that stays masked (systemctl refuses).
+pub fn masked_conflict(u: &Unit, w: &Want, actions: &[Action]) -> bool {
+    let masked = w.masked.unwrap_or(u.masked());
+    masked
+        && actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Start | Action::Restart | Action::Reload | Action::Enable
+            )
+        })
+}
+
 /// The command running `actions` on `name`, stopping at the first that fails.
 pub fn actions_script(
     scope: Scope,
@@ -408,10 +420,12 @@ impl Module for Systemd {
         };
         if !unit.found() {
             // In check mode a unit file an earlier task would have written reads as a new unit.
+            // Or a package an earlier task would install may bring the unit.
             let planned = ctx.planned.is_some_and(|p| {
-                unit_paths(a.scope, name)
-                    .iter()
-                    .any(|path| matches!(p.get(path), Some(PlannedPath::File { .. })))
+                p.opaque().is_some()
+                    || unit_paths(a.scope, name)
+                        .iter()
+                        .any(|path| matches!(p.get(path), Some(PlannedPath::File { .. })))
             });
             if planned {
                 for (k, v) in [
@@ -433,6 +447,13 @@ impl Module for Systemd {
             }
         }
         let actions = decide(&unit, &w);
+        if masked_conflict(&unit, &w, &actions) {
+            return Err(failed(format!(
+                "unit {name} is masked on {}: it cannot be started or enabled; unmask it first \
+                 (masked: false in this task)",
+                ctx.host
+            )));
+        }
         Ok(Plan {
             name: Some(name.to_string()),
             unit,
@@ -584,6 +605,13 @@ ExecMainStatus=0\nHLSHOWEND\n";
             decide(&masked, &w(Some(State::Started), None, Some(false))),
             [Action::Unmask, Action::Start]
         );
+        // Starting a unit that stays masked is refused before anything runs.
+        let w1 = w(Some(State::Started), None, None);
+        assert!(masked_conflict(&masked, &w1, &decide(&masked, &w1)));
+        let w2 = w(Some(State::Started), None, Some(false));
+        assert!(!masked_conflict(&masked, &w2, &decide(&masked, &w2)));
+        let w3 = w(Some(State::Stopped), None, None);
+        assert!(!masked_conflict(&masked, &w3, &decide(&masked, &w3)));
         // Static units cannot be disabled: nothing to do rather than a change every run.
         let st = unit("loaded", "inactive", "static");
         assert!(decide(&st, &w(None, Some(false), None)).is_empty());
