@@ -341,6 +341,23 @@ fn package_and_dpkg_selections() {
         r.stdout
     );
 
+    // In check mode that is only noted: an earlier task of the run may install the package.
+    let r = homelab(
+        &[
+            "plan",
+            &book,
+            "-i",
+            "lab",
+            "-e",
+            "sel=hold",
+            "-e",
+            "selname=nosuchpkg-homelab-pkg",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+
     // package state=absent removes it.
     let r = apply(&book, &["-e", "st=absent"]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -626,4 +643,59 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
     // Nothing changed: no package, and check mode never updates the cache.
     assert_eq!(dpkg("node3", "tree nosuchpkg-homelab-pkg"), before);
     assert_eq!(lists("node3"), had_lists, "check mode updated the cache");
+}
+
+#[test]
+fn upgrade_plan_lists_what_apt_would_upgrade() {
+    if !shared_lab() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Lists first (a real run; installs tree).
+    let r = apply(
+        &fixture("packages.yml"),
+        &["-e", "pkgs=tree", "-l", "node1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let sim = lab_sh(
+        "node1",
+        "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'",
+    );
+    let mut want: Vec<String> = sim.stdout.lines().skip(1).map(str::to_string).collect();
+    want.sort();
+    let r = homelab(
+        &[
+            "plan",
+            &fixture("packages_upgrade.yml"),
+            "-i",
+            "lab",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ev = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "task_result")
+        .expect("a task result");
+    let mut got: Vec<String> = ev["result"]["packages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "{}", r.stdout);
+    assert_eq!(ev["changed"], !want.is_empty());
+    // Nothing was upgraded.
+    let again = lab_sh(
+        "node1",
+        "LC_ALL=C apt-get -s -q dist-upgrade | awk '/^(Inst|Remv) /{print $2}'",
+    );
+    assert_eq!(again.stdout.lines().skip(1).count(), want.len());
+    purge("node1", "tree");
 }

@@ -129,6 +129,8 @@ pub struct Req {
     pub only_upgrade: bool,
     pub lock_timeout: u64,
     pub default_release: Option<String>,
+    /// `allow_downgrade` or `force`.
+    pub allow_downgrade: bool,
 }
 
 impl Req {
@@ -189,6 +191,7 @@ impl Req {
             only_upgrade: a.only_upgrade.unwrap_or(false),
             lock_timeout: a.lock_timeout.map(|t| t as u64).unwrap_or(60),
             default_release: a.default_release.clone(),
+            allow_downgrade: a.allow_downgrade.unwrap_or(false) || a.force.unwrap_or(false),
         })
     }
 }
@@ -786,6 +789,21 @@ pub fn compute(req: &Req, p: &Probe, pending_update: bool) -> Plan {
             }
         }
     }
+    if !req.allow_downgrade && plan.fail.is_none() {
+        if let Some(d) = plan
+            .deb
+            .iter()
+            .chain(plan.pkgs.iter())
+            .find(|p| p.action == Action::Downgrade)
+        {
+            plan.fail = Some(format!(
+                "{} {} -> {} is a downgrade; set allow_downgrade: true to allow it",
+                d.name,
+                d.from.as_deref().unwrap_or("?"),
+                d.to.as_deref().unwrap_or("?")
+            ));
+        }
+    }
     plan.sim_cmd = sim_command(req);
     if plan.sim_cmd.is_some() {
         if !p.lists {
@@ -1099,6 +1117,7 @@ pub async fn run_update(
         only_upgrade: false,
         lock_timeout,
         default_release: None,
+        allow_downgrade: false,
     };
     let cmd = format!(
         "export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get -q -o DPkg::Lock::Timeout={t} update \
@@ -1424,6 +1443,18 @@ HLEND\n";
         );
         let pl = plan(json!({"name": "tree=2.1.0-1"}));
         assert!(pl.pkgs.is_empty());
+        // A downgrade needs allow_downgrade.
+        let mut p2 = p.clone();
+        p2.installed.get_mut("tree").unwrap()[0].version = "2.1.0-2".into();
+        let a = args(json!({"name": "tree=2.1.0-1"}));
+        let pl = compute(&Req::from_args(&a).unwrap(), &p2, false);
+        assert!(pl
+            .fail
+            .unwrap()
+            .contains("2.1.0-2 -> 2.1.0-1 is a downgrade; set allow_downgrade"));
+        let a = args(json!({"name": "tree=2.1.0-1", "allow_downgrade": true}));
+        let pl = compute(&Req::from_args(&a).unwrap(), &p2, false);
+        assert_eq!(pl.pkgs[0].action, Action::Downgrade);
         let pl = plan(json!({"name": "tree=9.9"}));
         assert!(
             pl.fail

@@ -20,7 +20,7 @@ pub struct Args {
     pub filename: Option<String>,
     #[serde(default, alias = "update-cache", with = "boolish::option")]
     pub update_cache: Option<bool>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::pkgutil::mode")]
     pub mode: Option<String>,
     /// Accepted for compatibility; homelab needs no Python on the host.
     #[serde(default, with = "boolish::option")]

@@ -29,7 +29,7 @@ pub struct Args {
     pub trusted: Option<bool>,
     #[serde(default, deserialize_with = "stringish::option")]
     pub state: Option<String>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::pkgutil::mode")]
     pub mode: Option<String>,
     /// Accepted for compatibility; homelab needs no Python on the host.
     #[serde(default, with = "boolish::option")]

@@ -1,6 +1,7 @@
 //! `dpkg_selections`: a package's dpkg selection (install, hold, deinstall, purge), e.g. holding a
 //! package at its version. Probe: `dpkg --get-selections NAME`; apply: `dpkg --set-selections`
-//! with `NAME SELECTION` on stdin. A package dpkg does not know is refused (dpkg would ignore it).
+//! with `NAME SELECTION` on stdin. A package dpkg does not know is refused (dpkg would ignore it);
+//! check mode only notes it, since an earlier task of the run may install it.
 
 use super::core::{Module, ModuleError, TaskCtx, TaskResult};
 use super::pkgutil::{self, Spec};
@@ -77,6 +78,16 @@ impl Module for DpkgSelections {
 
     fn describe(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) -> TaskResult {
         let Some(cur) = &p.current else {
+            if ctx.check {
+                // An earlier task of this run may install it; the real run fails if none does.
+                return TaskResult::changed(true)
+                    .with("before", "not present")
+                    .with("after", a.selection.clone())
+                    .msg(format!(
+                        "would set {} to {}; dpkg does not know the package yet (the run fails                          unless an earlier task installs it)",
+                        a.name, a.selection
+                    ));
+            }
             return TaskResult::failed(format!(
                 "{}: dpkg does not know the package {}; install it first (dpkg keeps selections \
                  only for packages it knows)",

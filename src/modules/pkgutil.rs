@@ -358,3 +358,58 @@ pub mod files {
         }
     }
 }
+
+/// A file mode: a string as written (`"0644"`), or a YAML number, which is the mode's value
+/// (`mode: 0644` is read as 420, that is 0o644, as Ansible takes it).
+pub fn mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde_json::Value;
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let t = s.trim().trim_start_matches("0o");
+            if t.is_empty() || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                return Err(serde::de::Error::custom(format!(
+                    "mode '{s}' must be octal digits such as 0644"
+                )));
+            }
+            Some(format!(
+                "{:04}",
+                t.trim_start_matches('0').parse::<u32>().unwrap_or(0)
+            ))
+        }
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= 0o7777 => Some(format!("{v:04o}")),
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "mode {n} is not a file mode"
+                )))
+            }
+        },
+        Some(other) => {
+            return Err(serde::de::Error::custom(format!(
+                "mode {other} is not a file mode"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Deserialize)]
+    struct M {
+        #[serde(default, deserialize_with = "mode")]
+        mode: Option<String>,
+    }
+
+    #[test]
+    fn modes() {
+        let m = |v| serde_json::from_value::<M>(json!({ "mode": v })).map(|m| m.mode);
+        assert_eq!(m(json!(420)).unwrap().as_deref(), Some("0644"));
+        assert_eq!(m(json!("0644")).unwrap().as_deref(), Some("0644"));
+        assert_eq!(m(json!("600")).unwrap().as_deref(), Some("0600"));
+        assert!(m(json!("u+rw")).is_err());
+    }
+}
