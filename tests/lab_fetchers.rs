@@ -258,6 +258,113 @@ fn get_url_unarchive_git() {
     assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
     assert_eq!(sh_out(HOST, "cat /srv/husr-x/pkg/README"), "husr\n");
 
+    // git: a bare repository on the host itself.
+    apt_install(HOST, "git", "git");
+    let commit = |msg: &str| {
+        sh_out(
+            HOST,
+            &format!(
+                "cd /srv/husr-src && echo {msg} > file.txt && git add file.txt && \
+                 git -c user.name=husr -c user.email=husr@lab commit -q -m {msg} && \
+                 git push -q origin HEAD:main && git rev-parse HEAD"
+            ),
+        )
+        .trim()
+        .to_string()
+    };
+    sh_out(
+        HOST,
+        "git init -q --bare -b main /srv/husr-repo.git && git clone -q /srv/husr-repo.git /srv/husr-src 2>&1",
+    );
+    let c1 = commit("one");
+    sh_out(
+        HOST,
+        "cd /srv/husr-src && git tag v1 && git push -q origin v1",
+    );
+    assert_eq!(c1.len(), 40, "{c1}");
+    let head = || {
+        sh_out(HOST, "git -C /srv/husr-clone rev-parse HEAD 2>/dev/null")
+            .trim()
+            .to_string()
+    };
+    let git = |extra: &str, sub: &str| {
+        let mut args = vec![
+            sub,
+            &*Box::leak(fixture("fetchers_git.yml").into_boxed_str()),
+            "-i",
+            "lab",
+            "-l",
+            HOST,
+        ];
+        if !extra.is_empty() {
+            args.push("-e");
+            args.push(Box::leak(extra.to_string().into_boxed_str()));
+        }
+        let r = homelab(&args, &[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        r
+    };
+    let r = git("", "plan");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(head(), "", "check mode cloned");
+    let r = git("", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("before= after={c1}")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(head(), c1);
+    let r = git("", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    // A new commit upstream: HEAD moves.
+    let c2 = commit("two");
+    let r = git("", "plan");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(head(), c1, "check mode updated");
+    let r = git("", "apply");
+    assert!(
+        r.stdout.contains(&format!("before={c1} after={c2}")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(head(), c2);
+    // A tag, then back to the branch.
+    let r = git("ver=v1", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(head(), c1);
+    let r = git("ver=v1", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    let r = git("ver=main", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(head(), c2);
+    assert_eq!(
+        sh_out(HOST, "git -C /srv/husr-clone rev-parse --abbrev-ref HEAD").trim(),
+        "main"
+    );
+    // Local modifications: refused without force (bad fixture), discarded with it.
+    lab_sh(HOST, "echo local > /srv/husr-clone/file.txt");
+    let r = homelab(
+        &[
+            "apply",
+            &fixture("fetchers_git_bad.yml"),
+            "-i",
+            "lab",
+            "-l",
+            HOST,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "the asserts on the failures hold: {}", r.all());
+    assert_eq!(sh_out(HOST, "cat /srv/husr-clone/file.txt"), "local\n");
+    assert_eq!(
+        sh_out(HOST, "ls -d /srv/husr-clone2 /srv/husr-clone3 2>/dev/null"),
+        ""
+    );
+    let r = git("force=true", "apply");
+    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert_eq!(sh_out(HOST, "cat /srv/husr-clone/file.txt"), "two\n");
+
     drop(http);
     cleanup();
 }

@@ -51,7 +51,7 @@ fn recap(out: &str, host: &str) -> String {
 fn cleanup() {
     lab_sh(
         "node1",
-        "userdel -r husr1 2>/dev/null; userdel -r husr2 2>/dev/null; groupdel husr-g1 2>/dev/null; \
+        "crontab -u husr1 -r 2>/dev/null; rm -f /var/spool/cron/crontabs/husr1; userdel -r husr1 2>/dev/null; userdel -r husr2 2>/dev/null; groupdel husr-g1 2>/dev/null; \
          rm -f /etc/cron.d/husr-cron; crontab -u root -l 2>/dev/null | grep -q husr && \
          crontab -u root -l | grep -v husr | crontab -u root -; true",
     );
@@ -78,7 +78,7 @@ fn users_groups_keys() {
     let r = homelab(&["plan", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -101,7 +101,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars, "--diff"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -129,6 +129,14 @@ fn users_groups_keys() {
         ),
         "husr1 700\nhusr1 600\n"
     );
+    assert_eq!(
+        sh_out(
+            "node1",
+            "stat -c '%U %a' /home/husr1/.ssh/id_ed25519 /home/husr1/.ssh/id_ed25519.pub; \
+             cut -d' ' -f1,3 /home/husr1/.ssh/id_ed25519.pub"
+        ),
+        "husr1 600\nhusr1 644\nssh-ed25519 husr-generated\n"
+    );
     let keys = sh_out("node1", "cat /home/husr1/.ssh/authorized_keys");
     assert_eq!(
         keys,
@@ -142,6 +150,25 @@ fn users_groups_keys() {
         recap(&r.stdout, "node1").contains("changed=0"),
         "{}",
         r.stdout
+    );
+
+    // A group's gid changes (groupmod), then stays.
+    let gid = fixture("users_group_gid.yml");
+    let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        sh_out("node1", "getent group husr-g1").trim(),
+        "husr-g1:x:4702:husr1"
+    );
+    let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.all()
     );
 
     // The key logs in.
@@ -201,7 +228,7 @@ fn users_groups_keys() {
         )
     };
     let before = crontab();
-    assert!(before.contains("no crontab for husr1"), "{before}");
+    assert!(!before.contains("/bin/true husr"), "{before}");
     let r = homelab(&["plan", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
@@ -210,6 +237,13 @@ fn users_groups_keys() {
         r.stdout
     );
     assert!(r.stdout.contains("+#Ansible: husr job"), "{}", r.stdout);
+    // The variable's plan is made on the crontab as the job's task would have left it.
+    assert!(
+        r.stdout
+            .contains("+HUSRVAR=husr-value\n #Ansible: husr job"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(crontab(), before, "check mode changed the crontab");
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());

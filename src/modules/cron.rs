@@ -313,6 +313,14 @@ impl Plan {
 
 pub struct Cron;
 
+/// Where check mode records a planned crontab: the cron file's path, or a name no path has.
+fn planned_key(a: &Args) -> String {
+    match &a.cron_file {
+        Some(f) => cron_path(f),
+        None => format!("crontab:{}", a.user.as_deref().unwrap_or("")),
+    }
+}
+
 fn target(a: &Args) -> String {
     match (&a.cron_file, &a.user) {
         (Some(f), _) => cron_path(f),
@@ -329,7 +337,20 @@ impl Module for Cron {
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
         validate(a).map_err(|e| ModuleError::Failed(format!("{}: {e}", ctx.host)))?;
         let out = ctx.exec(probe_script(a)).await?;
-        let probe = parse_probe(&out.stdout, ctx.host, a).map_err(ModuleError::Failed)?;
+        let mut probe = parse_probe(&out.stdout, ctx.host, a).map_err(ModuleError::Failed)?;
+        // Check mode: the crontab as earlier cron tasks of this run would have left it.
+        if let Some(planned) = ctx.planned {
+            match planned.get(&planned_key(a)) {
+                Some(super::core::PlannedPath::File {
+                    content: Some(c), ..
+                }) => {
+                    probe.content = String::from_utf8_lossy(&c).into_owned();
+                    probe.exists = true;
+                }
+                Some(super::core::PlannedPath::Absent) => probe = Probe::default(),
+                _ => {}
+            }
+        }
         let new = if a.name.is_none() {
             // state: absent, cron_file, no name: the whole file goes.
             String::new()
@@ -377,6 +398,18 @@ impl Module for Cron {
             r.diff.push(d);
         }
         r
+    }
+
+    fn simulate(ctx: &TaskCtx<'_>, a: &Args, p: &Plan) {
+        let planned = if a.name.is_none() {
+            super::core::PlannedPath::Absent
+        } else {
+            super::core::PlannedPath::File {
+                content: Some(p.new.clone().into_bytes()),
+                mode: None,
+            }
+        };
+        ctx.plan_path(&planned_key(a), planned);
     }
 
     async fn apply(

@@ -149,9 +149,10 @@ pub fn download_cmd(a: &Args, tool: &str, headers: &[(String, String)]) -> (Stri
         (
             cfg,
             format!(
-                "curl -q -sS -f -L {k}--connect-timeout {timeout} --max-time {} -K - -o \"$t\" \
-                 -w 'HLCODE %{{http_code}}\\n'",
-                timeout.max(60) * 10
+                // `timeout` is a socket timeout, as Ansible's: connecting, and no byte for
+                // that long.
+                "curl -q -sS -f -L {k}--connect-timeout {timeout} --speed-limit 1 \
+                 --speed-time {timeout} -K - -o \"$t\" -w 'HLCODE %{{http_code}}\\n'"
             ),
         )
     } else {
@@ -176,7 +177,9 @@ pub fn download_cmd(a: &Args, tool: &str, headers: &[(String, String)]) -> (Stri
         (
             cfg,
             format!(
-                "wget -q {k}--timeout={timeout} --tries=1 --config=/dev/stdin -O \"$t\" -- {}",
+                // wget cannot read its config from a pipe: a private temp file, removed on exit.
+                "{{ c=$(mktemp) && cat > \"$c\" && \
+                 wget -q {k}--timeout={timeout} --tries=1 --config=\"$c\" -O \"$t\" -- {}; }}",
                 shell_quote(&a.url)
             ),
         )
@@ -495,10 +498,10 @@ impl Module for GetUrl {
             ));
         }
         steps.push(format!(
-            "echo \"HLS1 $(sha1sum < \"$t\")\"; echo \"HLSIZE $(wc -c < \"$t\")\"; mv -f \"$t\" {q} && trap - EXIT"
+            "echo \"HLS1 $(sha1sum < \"$t\")\"; echo \"HLSIZE $(wc -c < \"$t\")\"; mv -f \"$t\" {q} && rm -f \"$c\" && trap - EXIT"
         ));
         let script = format!(
-            "um=$(umask); t={temp}; trap 'rm -f \"$t\"' EXIT INT TERM HUP; umask 077; \
+            "um=$(umask); t={temp}; c=; trap 'rm -f \"$t\" \"$c\"' EXIT INT TERM HUP; umask 077; \
              {cmd} || {{ echo \"HLDLFAIL $?\"; exit 3; }}; umask \"$um\"; {}",
             steps.join(" && ")
         );
@@ -695,5 +698,121 @@ mod tests {
             serde_json::from_value::<Args>(json!({"url": "x", "dest": "y", "sha256sum": "z"}))
                 .is_err()
         );
+    }
+
+    /// Both downloaders through the module, on this machine, from a local HTTP server (skipped
+    /// without python3, curl and wget). The wget run sees a PATH without curl.
+    #[tokio::test]
+    async fn downloads_with_curl_and_wget_locally() {
+        use crate::modules::core::{drive, TaskCtx};
+        use crate::transport::{local::LocalConnection, Connection};
+        let have = |c: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {c}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        if !have("python3") || !have("curl") || !have("wget") {
+            eprintln!("skipped: needs python3, curl and wget");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let www = d.path().join("www");
+        std::fs::create_dir(&www).unwrap();
+        std::fs::write(www.join("f.txt"), "hello\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(&www)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // A PATH with everything but curl.
+        let bin = d.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let n = e.file_name();
+                if n != "curl" && !bin.join(&n).exists() {
+                    let _ = std::os::unix::fs::symlink(e.path(), bin.join(&n));
+                }
+            }
+        }
+        let sum = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(b"hello\n")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let c = Connection::Local(LocalConnection::new("t"));
+        for (tool, env) in [
+            ("curl", vec![]),
+            (
+                "wget",
+                vec![("PATH".to_string(), bin.display().to_string())],
+            ),
+        ] {
+            let ctx = TaskCtx {
+                host: "t",
+                conn: &c,
+                become_: None,
+                check: false,
+                diff: true,
+                search: &[],
+                env: &env,
+                render: None,
+                planned: None,
+            };
+            let dest = d.path().join(format!("{tool}.txt"));
+            let args = json!({"url": format!("http://127.0.0.1:{port}/f.txt"),
+                "dest": dest.display().to_string(), "checksum": format!("sha256:{sum}"),
+                "headers": {"X-Husr": "1"}, "url_username": "u", "url_password": "pw"});
+            let r = drive::<GetUrl>(&ctx, &args).await.unwrap();
+            assert!(r.changed, "{tool}: {r:?}");
+            assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello\n", "{tool}");
+            let r = drive::<GetUrl>(&ctx, &args).await.unwrap();
+            assert!(!r.changed, "{tool}: {r:?}");
+            let missing = json!({"url": format!("http://127.0.0.1:{port}/nope"),
+                "dest": d.path().join("nope").display().to_string()});
+            let e = drive::<GetUrl>(&ctx, &missing)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "could not download http://127.0.0.1:{port}/nope with {tool}"
+                )),
+                "{e}"
+            );
+            assert!(!d.path().join("nope").exists());
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let leftovers: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".homelab-tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
     }
 }

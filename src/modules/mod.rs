@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod get_url;
+pub mod git;
 pub mod group;
 pub mod hostname;
 pub mod lineinfile;
@@ -150,6 +151,7 @@ pub async fn dispatch(
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "git" => drive::<git::Git>(ctx, args).await,
         "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
         "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
         "cron" => drive::<cron::Cron>(ctx, args).await,

@@ -193,6 +193,12 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::setup::Setup>),
     },
     Spec {
+        name: "git",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::git::Git>),
+    },
+    Spec {
         name: "wait_for_connection",
         runner: Runner::Engine,
         free_form: false,
