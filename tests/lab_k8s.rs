@@ -707,6 +707,30 @@ fn kubeadm_failed_join_and_expired_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let kubeconfig = tmp.path().join("kubeconfig");
     let _doubles = Doubles::install();
+    // A failed init fails node1 with kubeadm's message; nobody joins a cluster that is not there.
+    sh("node1", "touch /var/lib/hk8s-doubles/fail-next-init");
+    let r = run("apply", "kubeadm", &kubeconfig, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "kubeadm init failed on node1 (exit 1): error execution phase preflight: [preflight] \
+             Some fatal errors occurred: / [ERROR NumCPU]: the number of available CPUs 1 is less than the required 2"
+        ),
+        "{}",
+        r.stdout
+    );
+    for h in ["node2", "node3"] {
+        assert!(
+            !calls(h).iter().any(|c| is_mutating(c)),
+            "{h}: {:?}",
+            calls(h)
+        );
+    }
+    assert_eq!(
+        sh("node1", "ls /etc/kubernetes/admin.conf 2>/dev/null; true").trim(),
+        ""
+    );
+    clear_logs();
     // The first token made after init (node2's) is expired; node3's join is refused.
     sh("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
     sh("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
