@@ -209,7 +209,7 @@ const CLEANUP: &str =
     "rm -rf /opt/hk8s-doubles /var/lib/hk8s-doubles /var/log/hk8s-doubles.log /snap/bin/microk8s \
     /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/homelab-cni.yaml \
     /etc/kubernetes/manifests/kube-apiserver.yaml /root/.kube/homelab-kubeconfig; \
-    rmdir /snap/bin /snap /etc/kubernetes/manifests /etc/kubernetes /root/.kube 2>/dev/null; \
+    rmdir /snap/bin /snap /var/snap /etc/kubernetes/manifests /etc/kubernetes /root/.kube 2>/dev/null; \
     sed -i '/hk8s-doubles$/d' ~homelab/.ssh/authorized_keys; \
     if getent group microk8s >/dev/null; then groupdel microk8s; fi; true";
 
@@ -382,6 +382,11 @@ fn microk8s_cluster() {
     let kc = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig was fetched");
     assert!(kc.contains("server: https://10.213.0.100:8443"), "{kc}");
     assert!(!kc.contains("16443"), "{kc}");
+    // The API certificate names the floating IP on every node.
+    for h in HOSTS {
+        let t = sh(h, "cat /var/snap/microk8s/current/certs/csr.conf.template");
+        assert!(t.contains("#MOREIPS\nIP.99 = 10.213.0.100\n"), "{h}: {t}");
+    }
     // The microk8s group has the lab user.
     assert!(sh("node2", "id -nG homelab").contains("microk8s"));
     clear_logs();
