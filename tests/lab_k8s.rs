@@ -542,6 +542,22 @@ fn microk8s_failed_join_and_expired_token() {
         members(),
         "node1 control-plane\nnode2 control-plane\nnode3 worker\n"
     );
+
+    // A node that stays NotReady fails verify, with the nodes as the first master lists them.
+    sh("node1", "echo node3 > /var/lib/hk8s-doubles/notready");
+    let r = run("apply", "microk8s", &kubeconfig, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("retried 3 times, 'until' never held")
+            && r.stdout.contains("node3    NotReady"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        recap(&r.stdout, "node1").contains("failed=1"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
