@@ -844,3 +844,231 @@ fn kubeadm_install_plan() {
     assert_eq!(lines[get_url + 1], "skipping: [node1]", "{}", r.stdout);
     assert_eq!(sh("node1", state), before);
 }
+
+/// A signed flat apt repository on the controller: kubelet, kubeadm and kubectl 1.31.2-1.1
+/// stand-ins (a script and, for kubelet, a unit). Returns (repo folder, armored public key), or
+/// None when gpg or dpkg-deb is missing.
+fn build_repo(dir: &Path) -> Option<(PathBuf, String)> {
+    use std::process::Command;
+    let have = |t: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !have("gpg") || !have("dpkg-deb") {
+        if std::env::var_os("CI").is_some() {
+            panic!("this test needs gpg and dpkg-deb on the controller");
+        }
+        eprintln!("skipped: needs gpg and dpkg-deb");
+        return None;
+    }
+    let gnupg = dir.join("gnupg");
+    std::fs::create_dir_all(&gnupg).ok()?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).ok()?;
+    let gpg = |args: &[&str]| {
+        let o = Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args([
+                "--batch",
+                "--quiet",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
+            .args(args)
+            .output()
+            .expect("gpg runs");
+        assert!(
+            o.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "hk8s test repository <hk8s@example.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let key = String::from_utf8(gpg(&["--armor", "--export"])).expect("armored key");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).ok()?;
+    let mut packages = String::new();
+    for name in ["kubelet", "kubeadm", "kubectl"] {
+        let root = dir.join(format!("pkg-{name}"));
+        std::fs::create_dir_all(root.join("DEBIAN")).ok()?;
+        std::fs::create_dir_all(root.join("usr/bin")).ok()?;
+        let control = format!(
+            "Package: {name}\nVersion: 1.31.2-1.1\nArchitecture: all\nMaintainer: hk8s <hk8s@example.invalid>\n\
+             Description: hk8s stand-in for {name}\n"
+        );
+        std::fs::write(root.join("DEBIAN/control"), &control).ok()?;
+        let bin = root.join("usr/bin").join(name);
+        std::fs::write(
+            &bin,
+            format!("#!/bin/sh\necho '{name} v1.31.2 (hk8s stand-in)'\n"),
+        )
+        .ok()?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).ok()?;
+        if name == "kubelet" {
+            std::fs::create_dir_all(root.join("lib/systemd/system")).ok()?;
+            std::fs::write(
+                root.join("lib/systemd/system/kubelet.service"),
+                "[Unit]\nDescription=hk8s stand-in kubelet\n[Service]\nExecStart=/bin/sleep infinity\n\
+                 [Install]\nWantedBy=multi-user.target\n",
+            )
+            .ok()?;
+        }
+        let deb = repo.join(format!("{name}_1.31.2-1.1_all.deb"));
+        let o = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zgzip", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .output()
+            .expect("dpkg-deb runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let data = std::fs::read(&deb).ok()?;
+        use sha2::Digest;
+        let sha = hex(&sha2::Sha256::digest(&data));
+        packages.push_str(&format!(
+            "{control}Filename: ./{}\nSize: {}\nSHA256: {sha}\n\n",
+            deb.file_name()?.to_string_lossy(),
+            data.len()
+        ));
+    }
+    std::fs::write(repo.join("Packages"), &packages).ok()?;
+    use sha2::Digest;
+    let psha = hex(&sha2::Sha256::digest(packages.as_bytes()));
+    let release = format!(
+        "Origin: hk8s\nLabel: hk8s\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nSHA256:\n {psha} {} Packages\n",
+        packages.len()
+    );
+    std::fs::write(repo.join("Release"), &release).ok()?;
+    let signed = gpg(&[
+        "--clearsign",
+        "--output",
+        "-",
+        &repo.join("Release").display().to_string(),
+    ]);
+    std::fs::write(repo.join("InRelease"), signed).ok()?;
+    Some((repo, key))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+const INSTALL_CLEANUP: &str =
+    "rm -f /etc/apt/sources.list.d/hk8s-kubernetes.sources /etc/apt/keyrings/hk8s-kubernetes.asc; \
+    dpkg --purge kubelet kubeadm kubectl >/dev/null 2>&1; \
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -q containerd runc >/dev/null 2>&1; \
+    rm -rf /srv/hk8s-repo /etc/containerd /var/lib/apt/lists/_srv_hk8s-repo_*; true";
+
+struct InstallCleanup;
+impl Drop for InstallCleanup {
+    fn drop(&mut self) {
+        let r = lab_sh("node1", INSTALL_CLEANUP);
+        if r.code != 0 {
+            eprintln!("cleanup on node1 failed: {}", r.all());
+        }
+    }
+}
+
+#[test]
+fn kubeadm_install_real() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !wait_for_lab() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some((repo, key)) = build_repo(tmp.path()) else {
+        return;
+    };
+    // containerd must not be there already (the test removes it at the end).
+    let had = sh(
+        "node1",
+        "dpkg-query -W -f '${Status}' containerd 2>/dev/null; true",
+    );
+    assert!(
+        !had.contains("installed"),
+        "containerd is already installed on node1: {had}"
+    );
+    let _cleanup = InstallCleanup;
+    let mut script = String::from("set -e; rm -rf /srv/hk8s-repo; mkdir -p /srv/hk8s-repo\n");
+    for e in std::fs::read_dir(&repo).expect("repo") {
+        let p = e.expect("entry").path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        script.push_str(&format!(
+            "echo '{}' | base64 -d > /srv/hk8s-repo/{name}\n",
+            b64(&std::fs::read(&p).expect("file"))
+        ));
+    }
+    script.push_str("chmod -R a+rX /srv/hk8s-repo\n");
+    sh("node1", &script);
+    let vars = tmp.path().join("vars.json");
+    std::fs::write(
+        &vars,
+        serde_json::json!({"kubeadm_repo_url": "file:/srv/hk8s-repo/", "kubeadm_repo_key": key})
+            .to_string(),
+    )
+    .expect("vars");
+    let at_vars = format!("@{}", vars.display());
+    let roles = repo_roles();
+    let book = fixture("kubeadm_install_real.yml");
+    let r = homelab(
+        &["apply", &book, "-i", "lab", "-e", &at_vars],
+        &[("ANSIBLE_ROLES_PATH", &roles)],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let state = sh(
+        "node1",
+        "cat /etc/apt/sources.list.d/hk8s-kubernetes.sources; \
+         dpkg-query -W -f '${Package} ${Version} ${Status}\\n' kubelet kubeadm kubectl; \
+         dpkg --get-selections kubelet kubeadm kubectl; \
+         grep -c 'SystemdCgroup = true' /etc/containerd/config.toml; systemctl is-enabled kubelet",
+    );
+    for want in [
+        "URIs: file:/srv/hk8s-repo/",
+        "Suites: /",
+        "Signed-By: /etc/apt/keyrings/hk8s-kubernetes.asc",
+        "kubelet 1.31.2-1.1 hold ok installed",
+        "kubeadm 1.31.2-1.1 hold ok installed",
+        "kubectl 1.31.2-1.1 hold ok installed",
+    ] {
+        assert!(state.contains(want), "missing {want:?} in\n{state}");
+    }
+    for p in ["kubelet", "kubeadm", "kubectl"] {
+        assert!(
+            state
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [p, "hold"]),
+            "{p} is not held:\n{state}"
+        );
+    }
+    assert!(state.contains("\n1\nenabled"), "{state}");
+    // Again: nothing changes.
+    let r = homelab(
+        &["apply", &book, "-i", "lab", "-e", &at_vars],
+        &[("ANSIBLE_ROLES_PATH", &roles)],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        recap(&r.stdout, "node1").contains("changed=0 "),
+        "{}",
+        r.stdout
+    );
+}
+
+fn repo_roles() -> String {
+    repo().join("playbooks/roles").display().to_string()
+}
