@@ -225,7 +225,7 @@ fn apt_waits_for_a_held_dpkg_lock_and_names_its_holder() {
         "node2",
         "nohup perl -MFcntl -e 'open(my $f, \">>\", \"/var/lib/dpkg/lock-frontend\") or die $!; \
          my $l = pack(\"s s x4 q q i x4\", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die $!; \
-         sleep 8' >/dev/null 2>&1 & sleep 0.5; echo held",
+         sleep 8' >/dev/null 2>&1 & sleep 1; echo held",
     );
     assert_eq!(r.code, 0, "{}", r.all());
     let r = apply(
@@ -623,7 +623,9 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
         "{}",
         r.stdout
     );
-    if had_lists {
+    // Which case the host was in is read from the result (another test may update node3's lists
+    // at any moment); each case has its own exact wording.
+    if r.stdout.contains("not in the current package lists") {
         assert!(
             r.stdout.contains(
                 "nosuchpkg-homelab-pkg: not in the current package lists; the cache update may provide it"
@@ -642,7 +644,9 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
     }
     // Nothing changed: no package, and check mode never updates the cache.
     assert_eq!(dpkg("node3", "tree nosuchpkg-homelab-pkg"), before);
-    assert_eq!(lists("node3"), had_lists, "check mode updated the cache");
+    if !had_lists {
+        assert!(!lists("node3"), "check mode updated the cache");
+    }
 }
 
 #[test]

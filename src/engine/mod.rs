@@ -50,10 +50,29 @@ pub fn specs(
     defaults: &Defaults,
 ) -> anyhow::Result<Vec<ConnectionSpec>> {
     let ssh_config = SshConfig::load_default().map_err(anyhow::Error::msg)?;
+    let templar = crate::template::Templar::new();
     hosts
         .iter()
         .map(|h| {
-            let vars = inv.host_vars(h)?;
+            let mut vars = inv.host_vars(h)?;
+            // Connection variables may be templates (`ansible_become_password: "{{ vault_pw }}"`),
+            // rendered with the host's variables as a playbook run does.
+            let scope = crate::template::Vars::new(vars.clone());
+            for (k, v) in vars.iter_mut() {
+                if let serde_json::Value::String(s) = v {
+                    if k.starts_with("ansible_") && (s.contains("{{") || s.contains("{%")) {
+                        let raw = s.clone();
+                        *v = serde_json::Value::String(
+                            templar.render_string(&raw, &scope).map_err(|e| {
+                                anyhow::anyhow!(
+                                    "{h}: {k}: {}",
+                                    e.to_string().replace(&raw, "********")
+                                )
+                            })?,
+                        );
+                    }
+                }
+            }
             ConnectionSpec::resolve(h, &vars, defaults, &ssh_config)
                 .with_context(|| format!("connection settings of host {h}"))
         })

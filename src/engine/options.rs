@@ -43,7 +43,8 @@ pub struct ConnectionArgs {
     /// sudo or su.
     #[arg(long, value_parser = parse_method)]
     pub become_method: Option<BecomeMethod>,
-    /// Ask for the become (sudo) password once, for every host.
+    /// Ask for the become password once, for every host (sudo: the login user's; su: the
+    /// target user's).
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
     /// More output (-v shows connection notes).

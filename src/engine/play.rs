@@ -591,9 +591,18 @@ impl Runner {
                     .unwrap_or_else(|| "root".into()),
             },
         };
+        // A variable's value as text (a number is fine: `ansible_become_password: 1234`).
+        let text_var = |k: &str| match var(k) {
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            _ => None,
+        };
         let method = match chain
             .become_method()
-            .or_else(|| var("ansible_become_method").and_then(|v| v.as_str().map(str::to_string)))
+            .or_else(|| text_var("ansible_become_method"))
+            .map(render)
+            .transpose()?
         {
             Some(m) => BecomeMethod::parse(&m).ok_or_else(|| {
                 format!("{host}: become_method '{m}' is not supported: use sudo or su")
@@ -606,19 +615,30 @@ impl Runner {
             "ansible_sudo_pass",
         ]
         .iter()
-        .find_map(|k| match var(k) {
-            Some(Value::String(s)) => Some(s),
-            _ => None,
+        .find_map(|k| text_var(k))
+        .map(|p| {
+            // The password's own template error must not quote it.
+            self.templar.render_string(&p, vars).map_err(|e| {
+                format!(
+                    "{host}: ansible_become_password: {}",
+                    e.to_string().replace(&p, "********")
+                )
+            })
         })
-        .map(render)
         .transpose()?
         .map(crate::transport::become_::Secret::new)
         .or(self.defaults.become_password.clone());
+        let flags = match chain.become_flags() {
+            Some(f) => Some(render(f)?),
+            None => text_var("ansible_become_flags").map(render).transpose()?,
+        };
+        let exe = text_var("ansible_become_exe").map(render).transpose()?;
         Ok(Some(Become {
             method,
             user,
             password,
-            flags: chain.become_flags(),
+            flags,
+            exe,
         }))
     }
 

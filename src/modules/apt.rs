@@ -1046,6 +1046,9 @@ fn summary(plan: &Plan, check: bool) -> (Vec<(String, String, String)>, Vec<Stri
             (Action::Remove, _) => "removed".to_string(),
             (Action::Purge, _) => "purged".to_string(),
             (_, Some(v)) => v.clone(),
+            (_, None) if plan.lists && !plan.would_update => {
+                "(no candidate version: apt decides)".to_string()
+            }
             (_, None) => "(version unknown until the cache is updated)".to_string(),
         };
         words.push(format!(
@@ -1150,6 +1153,17 @@ impl Module for Apt {
     const NAME: &'static str = "apt";
     type Args = Args;
     type Plan = Plan;
+
+    /// Check mode: packages this plan would install make files no probe can list before they
+    /// exist (/etc/haproxy, units): later tasks plan into them instead of failing.
+    fn simulate(ctx: &TaskCtx<'_>, _a: &Args, plan: &Plan) {
+        if let Some(planned) = ctx.planned {
+            let names: Vec<&str> = plan.pkgs.iter().map(|p| p.name.as_str()).collect();
+            if !names.is_empty() || plan.deb.is_some() || !plan.sim.is_empty() {
+                planned.set_opaque(&format!("apt: {}", names.join(", ")));
+            }
+        }
+    }
 
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
         let req = Req::from_args(a).map_err(ModuleError::Failed)?;

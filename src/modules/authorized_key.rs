@@ -338,6 +338,22 @@ impl Module for AuthorizedKey {
                 out.stderr_str().trim()
             )));
         }
+        // Check mode: the file as earlier tasks of this run would have left it.
+        if let Some(planned) = ctx.planned {
+            match planned.get(&probe.file) {
+                Some(super::core::PlannedPath::File {
+                    content: Some(c), ..
+                }) => {
+                    probe.content = c;
+                    probe.file_exists = true;
+                }
+                Some(super::core::PlannedPath::Absent) => {
+                    probe.content.clear();
+                    probe.file_exists = false;
+                }
+                _ => {}
+            }
+        }
         let present = a.state == super::user::State::Present;
         let old = String::from_utf8_lossy(&probe.content).into_owned();
         let new = edit(&old, &want, present, a.exclusive);
@@ -400,6 +416,16 @@ impl Module for AuthorizedKey {
             ));
         }
         r
+    }
+
+    fn simulate(ctx: &TaskCtx<'_>, _a: &Args, p: &Plan) {
+        ctx.plan_path(
+            &p.probe.file,
+            super::core::PlannedPath::File {
+                content: Some(p.new.clone().into_bytes()),
+                mode: Some(0o600),
+            },
+        );
     }
 
     async fn apply(
@@ -544,5 +570,58 @@ mod tests {
         let a = args(json!({"user": "husr-nosuch", "key": K1}));
         let out = c.exec(&ExecRequest::new(probe_script(&a))).await.unwrap();
         assert!(parse_probe(&out.stdout).user_missing);
+    }
+
+    #[tokio::test]
+    async fn check_mode_plans_on_earlier_tasks_and_writes_nothing() {
+        use crate::modules::core::Planned;
+        use crate::modules::testutil::run_planned;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("ak");
+        let path = f.display().to_string();
+        let planned = Planned::default();
+        // The current user (root or not), so the real run may set the owner.
+        let me = String::from_utf8(
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string();
+        let r = run_planned::<AuthorizedKey>(
+            true,
+            json!({"user": me, "key": K1, "path": path}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        let r = run_planned::<AuthorizedKey>(
+            true,
+            json!({"user": me, "key": K2, "path": path}),
+            None,
+            Some(&planned),
+        )
+        .await;
+        assert!(r.changed, "{r:?}");
+        assert_eq!(r.diff[0].before, format!("{K1}\n"));
+        assert_eq!(r.diff[0].after, format!("{K1}\n{K2}\n"));
+        assert!(!f.exists(), "check mode wrote the file");
+        // A real run writes it, 0600.
+        let r = crate::modules::testutil::run::<AuthorizedKey>(
+            false,
+            json!({"user": me, "key": K1, "path": path, "exclusive": true}),
+        )
+        .await;
+        assert!(r.changed && !r.failed, "{r:?}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{K1}\n"));
     }
 }

@@ -32,7 +32,7 @@ pub struct Args {
     pub append_newline: bool,
     #[serde(default, with = "boolish")]
     pub prepend_newline: bool,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

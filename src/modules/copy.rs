@@ -17,10 +17,10 @@ pub struct Args {
     pub src: Option<String>,
     #[serde(default, deserialize_with = "stringish::option")]
     pub content: Option<String>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     /// Mode of the folders a tree copy creates.
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub directory_mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

@@ -459,9 +459,51 @@ pub mod stringish {
     }
 }
 
+/// A file mode as Ansible reads it: a string is octal or symbolic text (`"0644"`, `u+x`); a
+/// number is the mode's value itself, so YAML's `mode: 0644` (the integer 420) means 0o644.
+pub mod modeish {
+    use serde::{Deserialize, Deserializer};
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let v = Option::<serde_json::Value>::deserialize(d)?;
+        Ok(match v {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(m) => Some(format!("0{m:o}")),
+                None => {
+                    return Err(serde::de::Error::custom(format!(
+                        "mode {n} is not a file mode: write it quoted, e.g. mode: \"0644\""
+                    )))
+                }
+            },
+            Some(other) => Some(other.to_string()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(default, deserialize_with = "modeish::option")]
+        mode: Option<String>,
+    }
+
+    #[test]
+    fn integer_modes_are_values_as_in_ansible() {
+        let m = |v: serde_json::Value| {
+            serde_json::from_value::<M>(serde_json::json!({ "mode": v }))
+                .map(|m| m.mode)
+                .map_err(|e| e.to_string())
+        };
+        // YAML 1.1 reads `mode: 0644` as the integer 420.
+        assert_eq!(m(serde_json::json!(420)), Ok(Some("0644".into())));
+        assert_eq!(m(serde_json::json!("0644")), Ok(Some("0644".into())));
+        assert_eq!(m(serde_json::json!("u+x")), Ok(Some("u+x".into())));
+        assert!(m(serde_json::json!(-1)).is_err());
+    }
 
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -2,7 +2,7 @@
 //! Probe: one round trip for the path's state (and, with `recurse`, whether anything below differs).
 //! The diff is the before/after of `{path, state, mode, owner, group}`, as Ansible shows it.
 
-use super::core::{boolish, stringish, FileDiff, Module, ModuleError, TaskCtx, TaskResult};
+use super::core::{boolish, FileDiff, Module, ModuleError, TaskCtx, TaskResult};
 use super::remote::{self, Kind, PathState, Want};
 use crate::transport::shell_quote;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ pub struct Args {
     #[serde(alias = "dest", alias = "name")]
     pub path: String,
     pub state: Option<State>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

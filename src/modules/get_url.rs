@@ -11,7 +11,7 @@
 //! downloader through a config read from stdin, never on a command line, and the password is
 //! never printed.
 
-use super::core::{boolish, numish, stringish, Module, ModuleError, TaskCtx, TaskResult};
+use super::core::{boolish, numish, Module, ModuleError, TaskCtx, TaskResult};
 use super::remote::{self, Kind, PathState, Want};
 use crate::transport::shell_quote;
 use serde::Deserialize;
@@ -24,7 +24,7 @@ pub struct Args {
     pub dest: String,
     #[serde(default)]
     pub checksum: Option<String>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

@@ -30,7 +30,7 @@ pub struct Args {
     pub firstmatch: bool,
     #[serde(default, with = "boolish")]
     pub backup: bool,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

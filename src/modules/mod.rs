@@ -151,6 +151,9 @@ pub async fn dispatch(
         "service" => drive::<service::Service>(ctx, args).await,
         "sysctl" => drive::<sysctl::Sysctl>(ctx, args).await,
         "modprobe" => drive::<modprobe::Modprobe>(ctx, args).await,
+        "mount" => drive::<mount::MountModule>(ctx, args).await,
+        "hostname" => drive::<hostname::Hostname>(ctx, args).await,
+        "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "git" => drive::<git::Git>(ctx, args).await,
         "unarchive" => drive::<unarchive::Unarchive>(ctx, args).await,
         "get_url" => drive::<get_url::GetUrl>(ctx, args).await,
@@ -165,9 +168,6 @@ pub async fn dispatch(
         "apt_repository" => drive::<apt_repository::AptRepository>(ctx, args).await,
         "deb822_repository" => drive::<deb822_repository::Deb822Repository>(ctx, args).await,
         "apt_key" => drive::<apt_key::AptKey>(ctx, args).await,
-        "mount" => drive::<mount::MountModule>(ctx, args).await,
-        "hostname" => drive::<hostname::Hostname>(ctx, args).await,
-        "timezone" => drive::<timezone::Timezone>(ctx, args).await,
         "snap" => drive::<snap::SnapModule>(ctx, args).await,
         "ping" => {
             let out = ctx.exec("echo pong").await?;

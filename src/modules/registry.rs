@@ -145,6 +145,18 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::reboot::Reboot>),
     },
     Spec {
+        name: "setup",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::setup::Setup>),
+    },
+    Spec {
+        name: "gather_facts",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::setup::Setup>),
+    },
+    Spec {
         name: "user",
         runner: Runner::Remote,
         free_form: false,
@@ -179,18 +191,6 @@ pub const MODULES: &[Spec] = &[
         runner: Runner::Remote,
         free_form: false,
         args: Some(names::<super::unarchive::Unarchive>),
-    },
-    Spec {
-        name: "setup",
-        runner: Runner::Remote,
-        free_form: false,
-        args: Some(names::<super::setup::Setup>),
-    },
-    Spec {
-        name: "gather_facts",
-        runner: Runner::Remote,
-        free_form: false,
-        args: Some(names::<super::setup::Setup>),
     },
     Spec {
         name: "git",
@@ -317,6 +317,24 @@ pub const MODULES: &[Spec] = &[
         args: Some(names::<super::modprobe::Modprobe>),
     },
     Spec {
+        name: "mount",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::mount::MountModule>),
+    },
+    Spec {
+        name: "hostname",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::hostname::Hostname>),
+    },
+    Spec {
+        name: "timezone",
+        runner: Runner::Remote,
+        free_form: false,
+        args: Some(names::<super::timezone::Timezone>),
+    },
+    Spec {
         name: "apt",
         runner: Runner::Remote,
         free_form: false,
@@ -357,24 +375,6 @@ pub const MODULES: &[Spec] = &[
         runner: Runner::Remote,
         free_form: false,
         args: Some(names::<super::apt_key::AptKey>),
-    },
-    Spec {
-        name: "mount",
-        runner: Runner::Remote,
-        free_form: false,
-        args: Some(names::<super::mount::MountModule>),
-    },
-    Spec {
-        name: "hostname",
-        runner: Runner::Remote,
-        free_form: false,
-        args: Some(names::<super::hostname::Hostname>),
-    },
-    Spec {
-        name: "timezone",
-        runner: Runner::Remote,
-        free_form: false,
-        args: Some(names::<super::timezone::Timezone>),
     },
     Spec {
         name: "snap",

@@ -1,7 +1,7 @@
 //! `replace`: replace every match of a regular expression (multi-line mode, as Python's
 //! `re.MULTILINE`) in a file, optionally only between `after` and `before`, with Ansible's rules.
 
-use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
+use super::core::{boolish, Module, ModuleError, TaskCtx, TaskResult};
 use super::textedit::{self, Common, Missing};
 use regex::Regex;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ pub struct Args {
     pub backup: bool,
     pub validate: Option<String>,
     pub encoding: Option<String>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

@@ -3,7 +3,7 @@
 //! atomic write, same diff).
 
 use super::copy::{self, Copy};
-use super::core::{boolish, stringish, Module, ModuleError, TaskCtx, TaskResult};
+use super::core::{boolish, Module, ModuleError, TaskCtx, TaskResult};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub struct Args {
     pub src: String,
     pub dest: String,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

@@ -9,7 +9,7 @@
 //! mode/owner/group asked for already hold. `creates:` short-cuts all of this: when that path
 //! exists, nothing is done. Entries matching `exclude` are ignored both ways.
 
-use super::core::{boolish, stringish, FileDiff, Module, ModuleError, TaskCtx, TaskResult};
+use super::core::{boolish, FileDiff, Module, ModuleError, TaskCtx, TaskResult};
 use crate::transport::shell_quote;
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,7 +27,7 @@ pub struct Args {
     pub creates: Option<String>,
     #[serde(default)]
     pub extra_opts: Option<Value>,
-    #[serde(default, deserialize_with = "stringish::option")]
+    #[serde(default, deserialize_with = "super::core::modeish::option")]
     pub mode: Option<String>,
     pub owner: Option<String>,
     pub group: Option<String>,

@@ -1,7 +1,7 @@
 //! A local transport for unit tests: runs requests with `sh -c` on this machine.
 //! Never used against a host; it lets engine and module tests run without sshd.
 
-use super::{become_, ExecOutput, ExecRequest, TransportError};
+use super::{ExecOutput, ExecRequest, TransportError};
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
@@ -72,13 +72,12 @@ impl LocalConnection {
             exit_status: o.status.code().map(|c| c as u32),
             exit_signal: o.status.signal().map(|s| s.to_string()),
         };
-        if req.become_.is_some() {
-            become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
-                TransportError::Become {
+        if let Some(b) = &req.become_ {
+            b.unwrap_output(&mut out.stdout, &mut out.stderr)
+                .map_err(|source| TransportError::Become {
                     host: self.host.clone(),
                     source,
-                }
-            })?;
+                })?;
         }
         Ok(out)
     }

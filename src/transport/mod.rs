@@ -6,6 +6,7 @@
 pub mod become_;
 pub mod known_hosts;
 pub mod local;
+pub mod pty;
 pub mod shell;
 pub mod spec;
 pub mod ssh;

@@ -314,6 +314,7 @@ impl ConnectionSpec {
                     .unwrap_or_else(|| "root".into()),
                 password,
                 flags: str_var(vars, &["ansible_become_flags"]),
+                exe: str_var(vars, &["ansible_become_exe"]),
             })
         } else {
             None
@@ -430,6 +431,34 @@ mod tests {
         assert_eq!(b.password, Some(Secret::new("host")));
         assert_eq!(b.user, "postgres");
         assert!(!format!("{:?}", b).contains("host\""));
+    }
+
+    #[test]
+    fn become_method_exe_and_flags_from_vars() {
+        let d = Defaults {
+            become_: true,
+            ..Default::default()
+        };
+        let v = vars(json!({
+            "ansible_become_method": "su", "ansible_become_exe": "/bin/su",
+            "ansible_become_flags": "-l", "ansible_become_pass": 1234
+        }));
+        let b = ConnectionSpec::resolve("a", &v, &d, &SshConfig::default())
+            .unwrap()
+            .become_
+            .unwrap();
+        assert_eq!(b.method, BecomeMethod::Su);
+        assert_eq!(b.exe.as_deref(), Some("/bin/su"));
+        assert_eq!(b.flags.as_deref(), Some("-l"));
+        assert_eq!(b.password, Some(Secret::new("1234")));
+        let e = ConnectionSpec::resolve(
+            "a",
+            &vars(json!({"ansible_become_method": "doas"})),
+            &d,
+            &SshConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("'doas' is not supported"), "{e}");
     }
 
     #[test]

@@ -429,6 +429,11 @@ impl SshConnection {
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
         let host = self.spec.host.clone();
         let s = self.current();
+        // su with a password needs a terminal: a channel with a PTY (see super::pty).
+        if let Some(b) = req.become_.as_ref().filter(|b| b.needs_terminal()) {
+            let prompt_timeout = self.spec.connect_timeout.max(Duration::from_secs(10));
+            return s.run_pty(b, req, prompt_timeout).await;
+        }
         let (command, stdin) = match &req.become_ {
             Some(b) => {
                 let w = b
@@ -456,13 +461,12 @@ impl SshConnection {
         if req.timeout.is_none() && inband {
             if let Some(res) = s.run_in_shell(&command, stdin.as_deref()).await {
                 let mut out = res?;
-                if req.become_.is_some() {
-                    become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
-                        TransportError::Become {
+                if let Some(b) = &req.become_ {
+                    b.unwrap_output(&mut out.stdout, &mut out.stderr)
+                        .map_err(|source| TransportError::Become {
                             host: host.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                 }
                 return Ok(out);
             }
@@ -494,19 +498,57 @@ impl SshConnection {
         if req.timeout.is_some() {
             strip_pid_tag(&mut out.stderr);
         }
-        if req.become_.is_some() {
-            become_::unwrap_output(&mut out.stdout, &mut out.stderr).map_err(|source| {
-                TransportError::Become {
+        if let Some(b) = &req.become_ {
+            b.unwrap_output(&mut out.stdout, &mut out.stderr)
+                .map_err(|source| TransportError::Become {
                     host: host.clone(),
                     source,
-                }
-            })?;
+                })?;
         }
         Ok(out)
     }
 }
 
 impl Session {
+    /// Runs a command as another user with su and its password: on a plain channel, or on one
+    /// with a PTY when su wants a terminal (see super::pty).
+    async fn run_pty(
+        &self,
+        b: &become_::Become,
+        req: &ExecRequest,
+        prompt_timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        let sess = |reason: String| TransportError::Session {
+            host: self.host.clone(),
+            reason,
+        };
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|e| sess(e.to_string()))?;
+        let channel = self
+            .open_channel()
+            .await
+            .map_err(|e| sess(format!("cannot open a channel: {e}")))?;
+        let token = shell::random_token();
+        // HOMELAB_SU_TERMINAL=1 goes to the terminal at once (for tests of that path, and for a
+        // su that reads a pipe badly).
+        let channel = if std::env::var("HOMELAB_SU_TERMINAL").is_ok_and(|v| v == "1") {
+            channel
+        } else {
+            match super::pty::run_su_pipe(channel, &self.host, b, req, &token, prompt_timeout).await
+            {
+                super::pty::PipeOutcome::Done(r) => return r,
+                super::pty::PipeOutcome::WantsTerminal => {}
+            }
+            self.open_channel()
+                .await
+                .map_err(|e| sess(format!("cannot open a channel: {e}")))?
+        };
+        super::pty::run_su_pty(channel, &self.host, b, req, &token, prompt_timeout).await
+    }
+
     /// Runs a command in one of the host's persistent shells. `None`: no shell can take it now
     /// (all busy, shells turned off or not working on this host); the caller opens a channel.
     async fn run_in_shell(
