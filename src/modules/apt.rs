@@ -55,6 +55,9 @@ pub struct Args {
     pub allow_downgrade: Option<bool>,
     #[serde(default, alias = "allow-unauthenticated", with = "boolish::option")]
     pub allow_unauthenticated: Option<bool>,
+    /// Lets apt change (upgrade, downgrade, remove) packages that are held.
+    #[serde(default, with = "boolish::option")]
+    pub allow_change_held_packages: Option<bool>,
     #[serde(default, alias = "default-release")]
     pub default_release: Option<String>,
     #[serde(default)]
@@ -932,6 +935,9 @@ pub fn apt_get(a: &Args, req: &Req) -> String {
         if a.allow_unauthenticated.unwrap_or(false) {
             s.push_str(" --allow-unauthenticated");
         }
+        if a.allow_change_held_packages.unwrap_or(false) {
+            s.push_str(" --allow-change-held-packages");
+        }
     }
     s
 }
@@ -1547,6 +1553,11 @@ HLEND\n";
         assert!(e(json!({"name": "x", "upgrade": "maybe"})).contains("upgrade"));
         assert!(e(json!({"deb": "https://example.org/x.deb"})).contains("no downloads"));
         assert!(serde_json::from_value::<Args>(json!({"name": "x", "nme": 1})).is_err());
+        let a = args(json!({"name": "kubelet", "allow_change_held_packages": true}));
+        let line = apt_get(&a, &Req::from_args(&a).unwrap());
+        assert!(line.contains(" --allow-change-held-packages"), "{line}");
+        let a = args(json!({"name": "kubelet"}));
+        assert!(!apt_get(&a, &Req::from_args(&a).unwrap()).contains("held"));
         // YAML `upgrade: yes` arrives as a boolean.
         let r = Req::from_args(&args(json!({"upgrade": true}))).unwrap();
         assert_eq!(r.upgrade, Some(Upgrade::Safe));

@@ -84,7 +84,7 @@ impl Module for DpkgSelections {
                     .with("before", "not present")
                     .with("after", a.selection.clone())
                     .msg(format!(
-                        "would set {} to {}; dpkg does not know the package yet (the run fails                          unless an earlier task installs it)",
+                        "would set {} to {}; dpkg does not know the package yet (the run fails unless an earlier task installs it)",
                         a.name, a.selection
                     ));
             }

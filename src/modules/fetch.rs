@@ -4,7 +4,8 @@
 //! `dest` is taken from the playbook's folder, as Ansible's `path_dwim` does (not the current
 //! folder). Changed only when the local file's sha1 differs. Apply reads the file (`cat`), checks
 //! its sha1 against the probe's (`validate_checksum`), then writes it atomically: a temp file in
-//! the same folder, renamed over the old one, whose mode it keeps. Check mode reports the change
+//! the same folder, renamed over the old one, whose mode it keeps (a new file is 0600: fetched
+//! files are often secrets such as kubeconfigs). Check mode reports the change
 //! and writes nothing.
 
 use super::core::{boolish, Module, ModuleError, TaskCtx, TaskResult};
@@ -172,8 +173,10 @@ fn local_sums(p: &Path) -> Result<Option<(String, String)>, String> {
     }
 }
 
-/// Writes `data` to `path` atomically: a temp file in the same folder (created if needed), synced,
-/// given the old file's mode, renamed over it. On failure the temp file is removed.
+/// Writes `data` to `path` atomically: a temp file in the same folder (created if needed), private
+/// (0600) while it is written, synced, given the old file's mode, renamed over it. A new file
+/// stays 0600: fetched files are often secrets (kubeconfigs, keys); `chmod` it to share it. On
+/// failure the temp file is removed.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,9 +196,11 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let res = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
@@ -426,6 +431,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("a/b/f");
         write_atomic(&f, b"one").unwrap();
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a new fetched file is private");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&f, b"one").unwrap();
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "an existing file keeps its mode");
         assert_eq!(std::fs::read(&f).unwrap(), b"one");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         write_atomic(&f, b"two").unwrap();
