@@ -184,8 +184,15 @@ fn ha_lb_forms_a_cluster_and_the_vip_fails_over() {
         Some(moved.as_str())
     );
 
-    // Leave the shared lab quiet for the tests that follow.
+    // Leave the shared lab quiet for the tests that follow: Pacemaker stops its resources (the
+    // VIP) before Corosync goes, and no VIP may stay behind (other tests read the addresses).
     for h in HOSTS {
-        let _ = lab_sh(h, "systemctl disable --now pacemaker corosync haproxy");
+        let r = lab_sh(
+            h,
+            "systemctl disable --now pacemaker; systemctl disable --now corosync haproxy; \
+             ip -4 addr del 10.213.0.100/24 dev host0 2>/dev/null; \
+             ip -4 -o addr show | grep -c '10.213.0.100/' || true",
+        );
+        assert_eq!(r.stdout.lines().last(), Some("0"), "{h}: {}", r.all());
     }
 }
