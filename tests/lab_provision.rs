@@ -73,7 +73,7 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
     let key = dir.path().join("prov_key");
     keygen(&key, "");
     let pubkey = pubkey(&key);
-    let extra = format!("prov_key={pubkey}");
+    let extra = serde_json::json!({ "prov_key": pubkey }).to_string();
     let book = fixture("provision.yml");
 
     // The plan: every change, nothing changed.
