@@ -399,7 +399,9 @@ impl Runner {
         if let Some(r) = role {
             merge(&mut m, &r.params);
             m.insert("role_name".into(), r.name.clone().into());
-            m.insert("role_path".into(), r.path.display().to_string().into());
+            // Absolute, as in Ansible: `{{ role_path }}/..` must not depend on the search folders.
+            let path = std::path::absolute(&r.path).unwrap_or_else(|_| r.path.clone());
+            m.insert("role_path".into(), path.display().to_string().into());
         }
         merge(&mut m, &self.opts.extra_vars);
         m.insert("groups".into(), json!(self.inv.groups()));

@@ -176,7 +176,11 @@ impl Module for SnapModule {
             check_name(n).map_err(ModuleError::Failed)?;
         }
         let out = ctx.exec(PROBE).await?;
-        let installed = parse_list(&out.stdout_str()).ok_or_else(|| {
+        // Check mode after a planned package install (snapd itself): nothing is installed yet.
+        let planned_snapd = ctx.check && ctx.planned.is_some_and(|p| p.opaque().is_some());
+        let installed =
+            parse_list(&out.stdout_str()).or_else(|| planned_snapd.then(Default::default));
+        let installed = installed.ok_or_else(|| {
             ModuleError::Failed(format!(
                 "snap is not installed on {}: install snapd first",
                 ctx.host
