@@ -29,10 +29,7 @@ fn cluster_plan_on_the_lab_is_whole_and_changes_nothing() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let book = root.join("playbooks/cluster.yml").display().to_string();
-    let inv = root
-        .join("tests/fixtures/lab/cluster/inventory.ini")
-        .display()
-        .to_string();
+    let inv = root.join("inventory/lab.ini").display().to_string();
     let kubeconfig = tempfile::tempdir().expect("tempdir");
     let dest = format!(
         "kubeconfig_dest={}",
