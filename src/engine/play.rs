@@ -970,6 +970,83 @@ impl Runner {
         (ok, failed)
     }
 
+    /// The iterations of an include on one host: one with no extra variables, or one per
+    /// loop item with `item` (or the loop_var) and the other loop variables set.
+    fn include_iterations(&self, t: &Task, vars: &Vars) -> Result<Vec<Map<String, Value>>, String> {
+        match &t.loop_ {
+            None => Ok(vec![Map::new()]),
+            Some((kind, raw)) => Ok(self
+                .loop_vars(t, kind, raw, vars)
+                .map_err(|e| format!("{}: {e}", origin_str(t)))?
+                .into_iter()
+                .map(|(_, extra)| extra)
+                .collect()),
+        }
+    }
+
+    fn include_failed(&self, h: &str, t: &Task, chain: &Chain<'_>, e: String) {
+        self.record(
+            h,
+            &task_name(t),
+            t,
+            Outcome::failed(e),
+            None,
+            chain.no_log(),
+            Duration::ZERO,
+        );
+    }
+
+    /// Runs what includes expand to: each (items, extra vars, hosts) in order, on the hosts
+    /// still standing; returns (fine, failed) over `hosts`.
+    async fn run_included(
+        &self,
+        pc: &PlayCtx<'_>,
+        chain: &Chain<'_>,
+        hosts: &[String],
+        mut failed: Vec<String>,
+        runs: Vec<(
+            Arc<Vec<TaskItem>>,
+            Option<Arc<Role>>,
+            Map<String, Value>,
+            Vec<String>,
+        )>,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut gone: Vec<String> = vec![];
+        for (items, role, extra, group) in runs {
+            let group: Vec<String> = group
+                .into_iter()
+                .filter(|h| !failed.contains(h) && !gone.contains(h))
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            // The include's loop variables (item...) are visible to what it includes.
+            let level = crate::playbook::ast::Inherited {
+                vars: extra,
+                ..Default::default()
+            };
+            let lchain = chain.push(&level);
+            let rchain = match &role {
+                Some(r) => lchain.push(&r.keywords),
+                None => lchain.clone(),
+            };
+            let (o, f) = self.run_items(pc, &items, &rchain, group.clone()).await;
+            for h in group {
+                if f.contains(&h) {
+                    failed.push(h);
+                } else if !o.contains(&h) {
+                    gone.push(h);
+                }
+            }
+        }
+        let ok = hosts
+            .iter()
+            .filter(|h| !failed.contains(h) && !gone.contains(h))
+            .cloned()
+            .collect();
+        (ok, failed)
+    }
+
     async fn include_tasks(
         &self,
         pc: &PlayCtx<'_>,
@@ -977,95 +1054,101 @@ impl Runner {
         chain: &Chain<'_>,
         hosts: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
-        // Resolve the file per host (it may be templated), then run each distinct file on its hosts.
-        let mut groups: IndexMap<PathBuf, Vec<String>> = IndexMap::new();
+        // Resolve the file per host and loop item (it may be templated), then run each distinct
+        // (file, item) on its hosts, in order.
+        let mut groups: IndexMap<String, (PathBuf, Map<String, Value>, Vec<String>)> =
+            IndexMap::new();
         let mut failed = vec![];
-        for h in &hosts {
+        'hosts: for h in &hosts {
             let vars = self.task_vars(pc, Some(t), chain, h);
-            let when_ok = self.eval_when(chain, t, &vars);
-            match when_ok {
-                Ok(false) => continue,
+            let iterations = match self.include_iterations(t, &vars) {
+                Ok(i) => i,
                 Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
-                    failed.push(h.clone());
-                    continue;
-                }
-                Ok(true) => {}
-            }
-            let raw = t
-                .args
-                .get("file")
-                .or_else(|| t.args.get("_raw_params"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let file = match self
-                .templar
-                .render_string_at(raw, &vars, Some(&origin_str(t)))
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e.to_string()),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
+                    self.include_failed(h, t, chain, e);
                     failed.push(h.clone());
                     continue;
                 }
             };
-            let base = match &t.role {
-                Some(r) => r.path.join("tasks"),
-                None => t
-                    .origin
-                    .file
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-            };
-            groups.entry(base.join(file)).or_default().push(h.clone());
-        }
-        let mut ok: Vec<String> = hosts
-            .iter()
-            .filter(|h| !failed.contains(h) && !groups.values().any(|g| g.contains(h)))
-            .cloned()
-            .collect();
-        for (file, group) in groups {
-            let items = match crate::playbook::load_tasks_file(&file, t.role.as_ref()) {
-                Ok(items) => items,
-                Err(e) => {
-                    for h in &group {
-                        self.record(
-                            h,
-                            &task_name(t),
-                            t,
-                            Outcome::failed(e.to_string()),
-                            None,
-                            chain.no_log(),
-                            Duration::ZERO,
-                        );
+            for extra in iterations {
+                let ivars = if extra.is_empty() {
+                    vars.clone()
+                } else {
+                    vars.with(extra.clone())
+                };
+                match self.eval_when(chain, t, &ivars) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e);
+                        failed.push(h.clone());
+                        continue 'hosts;
                     }
-                    failed.extend(group);
-                    continue;
+                    Ok(true) => {}
                 }
-            };
-            // The include's own keywords (vars, when, tags...) apply to what it includes.
-            let (o, f) = self.run_items(pc, &items, chain, group).await;
-            ok.extend(o);
-            failed.extend(f);
+                let raw = t
+                    .args
+                    .get("file")
+                    .or_else(|| t.args.get("_raw_params"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let file = match self
+                    .templar
+                    .render_string_at(raw, &ivars, Some(&origin_str(t)))
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e.to_string());
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
+                };
+                let base = match &t.role {
+                    Some(r) => r.path.join("tasks"),
+                    None => t
+                        .origin
+                        .file
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                };
+                let path = base.join(file);
+                let key = format!(
+                    "{}\n{}",
+                    path.display(),
+                    serde_json::to_string(&extra).unwrap_or_default()
+                );
+                groups
+                    .entry(key)
+                    .or_insert_with(|| (path, extra, vec![]))
+                    .2
+                    .push(h.clone());
+            }
         }
-        (ok, failed)
+        let mut runs = vec![];
+        let mut loaded: HashMap<PathBuf, Arc<Vec<TaskItem>>> = HashMap::new();
+        for (_, (file, extra, group)) in groups {
+            let items = match loaded.get(&file) {
+                Some(i) => i.clone(),
+                None => match crate::playbook::load_tasks_file(&file, t.role.as_ref()) {
+                    Ok(items) => {
+                        let items = Arc::new(items);
+                        loaded.insert(file.clone(), items.clone());
+                        items
+                    }
+                    Err(e) => {
+                        for h in &group {
+                            if !failed.contains(h) {
+                                self.include_failed(h, t, chain, e.to_string());
+                                failed.push(h.clone());
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            runs.push((items, None, extra, group));
+        }
+        // The include's own keywords (vars, when, tags...) apply to what it includes.
+        self.run_included(pc, chain, &hosts, failed, runs).await
     }
 
     async fn include_role(
@@ -1075,62 +1158,64 @@ impl Runner {
         chain: &Chain<'_>,
         hosts: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
-        // The role (name and *_from may be templated) per host; each distinct one runs on its hosts.
-        let mut groups: IndexMap<String, (Map<String, Value>, Vec<String>)> = IndexMap::new();
+        // The role (name and *_from may be templated) per host and loop item; each distinct
+        // (role, item) runs on its hosts, in order.
+        type Group = (Map<String, Value>, Map<String, Value>, Vec<String>);
+        let mut groups: IndexMap<String, Group> = IndexMap::new();
         let mut failed = vec![];
-        for h in &hosts {
+        'hosts: for h in &hosts {
             let vars = self.task_vars(pc, Some(t), chain, h);
-            match self.eval_when(chain, t, &vars) {
-                Ok(false) => continue,
+            let iterations = match self.include_iterations(t, &vars) {
+                Ok(i) => i,
                 Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
+                    self.include_failed(h, t, chain, e);
                     failed.push(h.clone());
                     continue;
                 }
-                Ok(true) => {}
-            }
-            match self.templar.render_value_at(
-                &Value::Object(t.args.clone()),
-                &vars,
-                Some(&origin_str(t)),
-            ) {
-                Ok(Value::Object(args)) => {
-                    let key = serde_json::to_string(&args).unwrap_or_default();
-                    groups
-                        .entry(key)
-                        .or_insert_with(|| (args, vec![]))
-                        .1
-                        .push(h.clone());
+            };
+            for extra in iterations {
+                let ivars = if extra.is_empty() {
+                    vars.clone()
+                } else {
+                    vars.with(extra.clone())
+                };
+                match self.eval_when(chain, t, &ivars) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e);
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
+                    Ok(true) => {}
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e.to_string()),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
-                    failed.push(h.clone());
+                match self.templar.render_value_at(
+                    &Value::Object(t.args.clone()),
+                    &ivars,
+                    Some(&origin_str(t)),
+                ) {
+                    Ok(Value::Object(args)) => {
+                        let key = format!(
+                            "{}\n{}",
+                            serde_json::to_string(&args).unwrap_or_default(),
+                            serde_json::to_string(&extra).unwrap_or_default()
+                        );
+                        groups
+                            .entry(key)
+                            .or_insert_with(|| (args, extra, vec![]))
+                            .2
+                            .push(h.clone());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e.to_string());
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
                 }
             }
         }
-        let mut ok: Vec<String> = hosts
-            .iter()
-            .filter(|h| !failed.contains(h) && !groups.values().any(|(_, g)| g.contains(h)))
-            .cloned()
-            .collect();
-        for (_, (args, group)) in groups {
+        let mut runs = vec![];
+        for (_, (args, extra, group)) in groups {
             let name = args
                 .get("name")
                 .and_then(|v| v.as_str())
@@ -1142,22 +1227,17 @@ impl Runner {
                 Ok(r) => Arc::new(r),
                 Err(e) => {
                     for h in &group {
-                        self.record(
-                            h,
-                            &task_name(t),
-                            t,
-                            Outcome::failed(e.to_string()),
-                            None,
-                            chain.no_log(),
-                            Duration::ZERO,
-                        );
+                        if !failed.contains(h) {
+                            self.include_failed(h, t, chain, e.to_string());
+                            failed.push(h.clone());
+                        }
                     }
-                    failed.extend(group);
                     continue;
                 }
             };
             {
                 let mut roles = self.dyn_roles.lock().unwrap_or_else(|e| e.into_inner());
+                let first = !roles.contains_key(&role.path);
                 roles.insert(role.path.clone(), role.clone());
                 // Dependencies' scopes travel on their blocks.
                 let mut nested = HashMap::new();
@@ -1165,17 +1245,16 @@ impl Runner {
                 for (p, r) in nested {
                     roles.entry(p).or_insert_with(|| Arc::new(r.clone()));
                 }
+                if first {
+                    self.dyn_handlers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(role.handlers.iter().cloned());
+                }
             }
-            self.dyn_handlers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(role.handlers.iter().cloned());
-            let rchain = chain.push(&role.keywords);
-            let (o, f) = self.run_items(pc, &role.tasks, &rchain, group).await;
-            ok.extend(o);
-            failed.extend(f);
+            runs.push((Arc::new(role.tasks.clone()), Some(role), extra, group));
         }
-        (ok, failed)
+        self.run_included(pc, chain, &hosts, failed, runs).await
     }
 
     async fn meta(
@@ -1544,6 +1623,50 @@ impl Runner {
             .is_some_and(|v| self.flag(&v, vars).unwrap_or(false))
     }
 
+    /// A task's loop on one host: each item with the variables it sets (`item` or the
+    /// loop_var, index_var, ansible_loop_var, ansible_loop).
+    fn loop_vars(
+        &self,
+        t: &Task,
+        kind: &str,
+        raw: &Value,
+        vars: &Vars,
+    ) -> Result<Vec<(Value, Map<String, Value>)>, String> {
+        let at = origin_str(t);
+        let rendered = match raw {
+            Value::String(s) => self.templar.render_at(s, vars, Some(&at)),
+            other => self.templar.render_value_at(other, vars, Some(&at)),
+        };
+        let items = rendered
+            .map_err(|e| e.to_string())
+            .and_then(|v| loop_items(kind, v))?;
+        let loop_var = t
+            .loop_control
+            .loop_var
+            .clone()
+            .unwrap_or_else(|| "item".into());
+        let n = items.len();
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut extra = Map::new();
+                extra.insert(loop_var.clone(), item.clone());
+                if let Some(iv) = &t.loop_control.index_var {
+                    extra.insert(iv.clone(), i.into());
+                }
+                extra.insert("ansible_loop_var".into(), loop_var.clone().into());
+                if t.loop_control.extended {
+                    extra.insert("ansible_loop".into(), json!({
+                        "index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n,
+                        "revindex": n - i, "revindex0": n - i - 1,
+                    }));
+                }
+                (item, extra)
+            })
+            .collect())
+    }
+
     /// One task on one host: when, loop, the action, until, changed_when/failed_when.
     async fn task_on_host(
         &self,
@@ -1559,14 +1682,7 @@ impl Runner {
             return self.one(pc, t, chain, host, &vars).await;
         };
         let at = origin_str(t);
-        let rendered = match raw {
-            Value::String(s) => self.templar.render_at(s, &vars, Some(&at)),
-            other => self.templar.render_value_at(other, &vars, Some(&at)),
-        };
-        let items = match rendered
-            .map_err(|e| e.to_string())
-            .and_then(|v| loop_items(kind, v))
-        {
+        let per_item = match self.loop_vars(t, kind, raw, &vars) {
             Ok(i) => i,
             Err(e) => return Outcome::failed(format!("{at}: {e}")),
         };
@@ -1577,20 +1693,8 @@ impl Runner {
             .unwrap_or_else(|| "item".into());
         let mut results = vec![];
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
-        let n = items.len();
-        for (i, item) in items.into_iter().enumerate() {
-            let mut extra = Map::new();
-            extra.insert(loop_var.clone(), item.clone());
-            if let Some(iv) = &t.loop_control.index_var {
-                extra.insert(iv.clone(), i.into());
-            }
-            extra.insert("ansible_loop_var".into(), loop_var.clone().into());
-            if t.loop_control.extended {
-                extra.insert("ansible_loop".into(), json!({
-                    "index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n,
-                    "revindex": n - i, "revindex0": n - i - 1,
-                }));
-            }
+        let n = per_item.len();
+        for (item, extra) in per_item {
             let ivars = vars.with(extra);
             let o = self.one(pc, t, chain, host, &ivars).await;
             let label = match &t.loop_control.label {

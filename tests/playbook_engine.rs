@@ -1,0 +1,107 @@
+//! Engine behaviours that follow Ansible: looped includes, task names templated, host patterns
+//! naming unknown groups, run_once failures. Two inventory hosts on one throwaway OpenSSH server
+//! (127.0.0.18x); the playbooks only print, nothing is written on the hosts.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+struct Eng {
+    sshd: Sshd,
+    home: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    inv: PathBuf,
+}
+
+impl Eng {
+    fn new(octet: u8, port: u16) -> Eng {
+        let sshd = Sshd::start(octet, port);
+        let home = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let inv = sshd.path("inv.ini");
+        std::fs::write(
+            &inv,
+            format!("[k8s]\nh1 {v}\nh2 {v}\n", v = sshd.host_vars()),
+        )
+        .unwrap();
+        Eng {
+            sshd,
+            home,
+            dir,
+            inv,
+        }
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    fn run(&self, book: &str, extra: &[&str]) -> Run {
+        let p = self.dir.path().join(book);
+        let mut args = vec![
+            "apply",
+            p.to_str().unwrap(),
+            "-i",
+            self.inv.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let home = self.home.path().display().to_string();
+        homelab(&args, &[("HOME", home.as_str()), ("SSH_AUTH_SOCK", "")])
+    }
+}
+
+fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(host) && l.contains(" : ok="))
+        .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
+}
+
+fn field(line: &str, name: &str) -> u32 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+}
+
+#[test]
+fn looped_includes_run_once_per_item() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(181, 2381);
+    s.write("inc.yml", "- debug: {msg: \"inc {{ item }}\"}\n");
+    s.write("inc_var.yml", "- debug: {msg: \"var {{ pkg }} {{ i }}\"}\n");
+    s.write(
+        "roles/greet/tasks/main.yml",
+        "- debug: {msg: \"role {{ item }}\"}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - include_tasks: inc.yml\n      loop: [a, b]\n\
+         \x20   - include_tasks: inc_var.yml\n      loop: [x, y]\n      loop_control: {loop_var: pkg, index_var: i}\n\
+         \x20   - include_tasks: inc.yml\n      loop: [c, d]\n      when: item == 'd'\n\
+         \x20   - include_role: {name: greet}\n      loop: [r1, r2]\n",
+    );
+    let r = s.run("site.yml", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for want in [
+        "inc a", "inc b", "var x 0", "var y 1", "inc d", "role r1", "role r2",
+    ] {
+        assert_eq!(
+            r.stdout.matches(&format!("\"msg\": \"{want}\"")).count(),
+            2,
+            "'{want}' once per host:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!r.stdout.contains("inc c"), "{}", r.stdout);
+    // In order: every host through item a before item b.
+    let a = r.stdout.rfind("inc a").unwrap();
+    let b = r.stdout.find("inc b").unwrap();
+    assert!(a < b, "{}", r.stdout);
+    assert!(!r.stdout.contains("undefined"), "{}", r.stdout);
+}
