@@ -409,3 +409,27 @@ fn templar_and_vars_are_shareable_across_threads() {
         assert_eq!(h.join().unwrap(), json!(42));
     }
 }
+
+/// Backslashes in `{{ }}` string literals of YAML-sourced templates are doubled first, as
+/// ansible-core 2.19 does (`_escape_backslashes`): `msg: >- {{ 'a\nb' }}` prints a backslash
+/// and an `n`, not a newline, and `regex_findall('(\\S+)')` in a plain or folded scalar looks
+/// for a literal backslash. Checked with `ansible-playbook -c local` (ansible-core 2.19.14).
+#[test]
+fn string_literal_escapes_follow_ansible() {
+    let t = Templar::new();
+    let v = vars(json!({"s": "x1 y2  z3"}));
+    let cases: &[(&str, serde_json::Value)] = &[
+        (r"{{ 'a\nb' }}", json!("a\\nb")),
+        ("{{ 'a\nb' }}", json!("a\nb")),
+        (r"{{ s | regex_findall('(\\S+)') }}", json!([])),
+        (r"{{ s | regex_findall('(\S+)') }}", json!(["x1", "y2", "z3"])),
+        (r"{{ s | regex_replace('(\S+)', '<\1>') }}", json!("<x1> <y2>  <z3>")),
+        (
+            r#"{{ 'it\'s' }} {{ "t\tq" }} {{ '\\' }} {{ '\x41\u0042' }}"#,
+            json!(r"it\'s t\tq \\ \x41\u0042"),
+        ),
+    ];
+    for (tpl, want) in cases {
+        assert_eq!(&t.render(tpl, &v).unwrap(), want, "{tpl}");
+    }
+}
