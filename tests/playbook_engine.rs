@@ -105,3 +105,44 @@ fn looped_includes_run_once_per_item() {
     assert!(a < b, "{}", r.stdout);
     assert!(!r.stdout.contains("undefined"), "{}", r.stdout);
 }
+
+#[test]
+fn task_names_are_templated() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(182, 2382);
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  vars: {pv: PLAYV}\n  tasks:\n\
+         \x20   - name: \"x {{ pv }}\"\n      debug: {msg: hi}\n\
+         \x20   - name: \"e {{ ev }} on {{ inventory_hostname }}\"\n      debug: {msg: hi}\n\
+         \x20   - name: \"u {{ nope }}\"\n      debug: {msg: hi}\n\
+         \x20   - name: \"l {{ pv | lower }}\"\n      debug: {msg: hi}\n      loop: [1]\n",
+    );
+    let r = s.run("site.yml", &["-e", "ev=EXTRA"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for want in [
+        "TASK [x PLAYV]",
+        "TASK [e EXTRA on h1]",
+        "TASK [u {{ nope }}]",
+        "TASK [l playv]",
+    ] {
+        assert!(r.stdout.contains(want), "{want}:\n{}", r.stdout);
+    }
+    let r = s.run("site.yml", &["-e", "ev=EXTRA", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let names: Vec<String> = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "task_start")
+        .map(|v| v["task"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["x PLAYV", "e EXTRA on h1", "u {{ nope }}", "l playv"],
+        "{}",
+        r.stdout
+    );
+}

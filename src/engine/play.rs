@@ -1495,6 +1495,32 @@ impl Runner {
         Ok(true)
     }
 
+    /// A task's name as shown: templated like Ansible does (play vars, extra vars, and the
+    /// first host's variables); a name that cannot be rendered stays as written.
+    fn display_name(
+        &self,
+        pc: &PlayCtx<'_>,
+        t: &Task,
+        chain: &Chain<'_>,
+        host: Option<&str>,
+    ) -> String {
+        let (Some(n), Some(host)) = (&t.name, host) else {
+            return task_name(t);
+        };
+        if !n.contains("{{") && !n.contains("{%") {
+            return task_name(t);
+        }
+        let vars = self.task_vars(pc, Some(t), chain, host);
+        let rendered = self
+            .templar
+            .render_string(n, &vars)
+            .unwrap_or_else(|_| n.clone());
+        match &t.role {
+            Some(r) => format!("{} : {rendered}", r.name),
+            None => rendered,
+        }
+    }
+
     /// Runs one task on many hosts (lockstep), prints and records each result.
     async fn run_task(
         &self,
@@ -1504,13 +1530,13 @@ impl Runner {
         hosts: &[String],
         handler: bool,
     ) -> HashMap<String, Outcome> {
-        let name = task_name(t);
         let run_once = chain.run_once();
         let targets: Vec<String> = if run_once {
             hosts.iter().take(1).cloned().collect()
         } else {
             hosts.to_vec()
         };
+        let name = self.display_name(pc, t, chain, targets.first().map(String::as_str));
         self.printer.task_start(&name, targets.len(), handler);
         let results = stream::iter(targets.iter().cloned().map(|h| {
             let name = name.clone();

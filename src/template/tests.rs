@@ -422,8 +422,14 @@ fn string_literal_escapes_follow_ansible() {
         (r"{{ 'a\nb' }}", json!("a\\nb")),
         ("{{ 'a\nb' }}", json!("a\nb")),
         (r"{{ s | regex_findall('(\\S+)') }}", json!([])),
-        (r"{{ s | regex_findall('(\S+)') }}", json!(["x1", "y2", "z3"])),
-        (r"{{ s | regex_replace('(\S+)', '<\1>') }}", json!("<x1> <y2>  <z3>")),
+        (
+            r"{{ s | regex_findall('(\S+)') }}",
+            json!(["x1", "y2", "z3"]),
+        ),
+        (
+            r"{{ s | regex_replace('(\S+)', '<\1>') }}",
+            json!("<x1> <y2>  <z3>"),
+        ),
         (
             r#"{{ 'it\'s' }} {{ "t\tq" }} {{ '\\' }} {{ '\x41\u0042' }}"#,
             json!(r"it\'s t\tq \\ \x41\u0042"),
