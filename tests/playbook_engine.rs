@@ -146,3 +146,44 @@ fn task_names_are_templated() {
         r.stdout
     );
 }
+
+#[test]
+fn host_patterns_naming_unknown_groups_are_ignored_with_a_warning() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(183, 2383);
+    s.write(
+        "site.yml",
+        "- hosts: k8s:lb\n  gather_facts: false\n  tasks:\n    - debug: {msg: first-play}\n\
+         - hosts: lb\n  gather_facts: false\n  tasks:\n    - debug: {msg: never}\n\
+         - hosts: 'all:&lb'\n  gather_facts: false\n  tasks:\n    - debug: {msg: never}\n\
+         - hosts: k8s\n  gather_facts: false\n  tasks:\n    - debug: {msg: last-play}\n",
+    );
+    let r = s.run("site.yml", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("[WARNING]: Could not match supplied host pattern, ignoring: lb"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout.matches("first-play").count(), 2, "{}", r.stdout);
+    assert_eq!(r.stdout.matches("last-play").count(), 2, "{}", r.stdout);
+    assert!(!r.stdout.contains("never"), "{}", r.stdout);
+    assert!(
+        r.all().contains("skipping: no hosts matched"),
+        "{}",
+        r.all()
+    );
+    for h in ["h1", "h2"] {
+        let line = recap_line(&r.stdout, h);
+        assert_eq!(field(line, "ok"), 2, "{line}");
+        assert_eq!(field(line, "failed"), 0, "{line}");
+    }
+    // --limit with an unknown name stays an error.
+    let r = s.run("site.yml", &["--limit", "nope"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("nope"), "{}", r.all());
+    assert!(!r.stdout.contains("first-play"), "{}", r.stdout);
+}

@@ -71,6 +71,8 @@ pub struct Runner {
     dyn_roles: Mutex<HashMap<PathBuf, Arc<Role>>>,
     /// Handlers those roles brought.
     dyn_handlers: Mutex<Vec<Task>>,
+    /// A play could not start (bad hosts pattern or --limit, vars_files): the run stopped.
+    fatal: std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of a task on one host.
@@ -282,6 +284,7 @@ impl Runner {
             hostvars_cache: Mutex::new(HashMap::new()),
             dyn_roles: Mutex::new(HashMap::new()),
             dyn_handlers: Mutex::new(Vec::new()),
+            fatal: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -642,7 +645,8 @@ impl Runner {
         }))
     }
 
-    /// Runs the whole playbook; returns the exit code (0 ok, 2 a host failed, 3 unreachable).
+    /// Runs the whole playbook; returns the exit code (0 ok, 1 a play could not start, 2 a host
+    /// failed, 3 unreachable).
     pub async fn run(&self, pb: &Playbook) -> i32 {
         for play in &pb.plays {
             if !self.run_play(play).await {
@@ -671,6 +675,8 @@ impl Runner {
         }
         if stats.values().any(|s| s.failed > 0) {
             2
+        } else if self.fatal.load(std::sync::atomic::Ordering::Relaxed) {
+            1
         } else if stats.values().any(|s| s.unreachable > 0) {
             3
         } else {
@@ -695,17 +701,35 @@ impl Runner {
             Ok(p) => p,
             Err(e) => {
                 self.printer.warn(&format!("play '{name}': hosts: {e}"));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         };
         let hosts = match self
             .inv
-            .select_limited(&pattern, self.opts.limit.as_deref())
+            .select_play_hosts(&pattern, self.opts.limit.as_deref())
         {
-            Ok(h) => h,
+            Ok((h, ignored)) => {
+                for e in ignored {
+                    if let crate::inventory::InventoryError::NoMatch {
+                        pattern,
+                        suggestion,
+                    } = e
+                    {
+                        let hint = suggestion
+                            .map(|s| format!(" (did you mean '{s}'?)"))
+                            .unwrap_or_default();
+                        self.printer.warn(&format!(
+                            "Could not match supplied host pattern, ignoring: {pattern}{hint}"
+                        ));
+                    }
+                }
+                h
+            }
             Err(e) => {
                 self.printer
                     .warn(&format!("play '{name}' ({}): {e}", play.origin));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         };
@@ -732,6 +756,7 @@ impl Runner {
                     Ok(p) => p,
                     Err(e) => {
                         self.printer.warn(&format!("vars_files {s}: {e}"));
+                        self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                         return false;
                     }
                 };
@@ -746,6 +771,7 @@ impl Runner {
                         }
                         Err(e) => {
                             self.printer.warn(&e.to_string());
+                            self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                             return false;
                         }
                     }
@@ -754,6 +780,7 @@ impl Runner {
             if !loaded {
                 self.printer
                     .warn(&format!("vars_files: none found of {}", tried.join(", ")));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         }
