@@ -187,3 +187,43 @@ fn host_patterns_naming_unknown_groups_are_ignored_with_a_warning() {
     assert!(r.all().contains("nope"), "{}", r.all());
     assert!(!r.stdout.contains("first-play"), "{}", r.stdout);
 }
+
+#[test]
+fn a_failed_run_once_task_fails_every_host_of_the_batch() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(184, 2384);
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - fail: {msg: boom}\n      run_once: true\n\
+         \x20   - debug: {msg: after}\n",
+    );
+    let r = s.run("site.yml", &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!r.stdout.contains("after"), "{}", r.stdout);
+    for h in ["h1", "h2"] {
+        let line = recap_line(&r.stdout, h);
+        assert_eq!(field(line, "failed"), 1, "{line}");
+        assert_eq!(field(line, "ok"), 0, "{line}");
+    }
+    // In a block, every host of the batch is rescued; a passing run_once task counts once.
+    s.write(
+        "rescue.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - block:\n        - fail: {msg: boom}\n          run_once: true\n\
+         \x20     rescue:\n        - debug: {msg: \"rescued {{ inventory_hostname }}\"}\n\
+         \x20   - debug: {msg: once}\n      run_once: true\n",
+    );
+    let r = s.run("rescue.yml", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in ["h1", "h2"] {
+        assert!(r.stdout.contains(&format!("rescued {h}")), "{}", r.stdout);
+        let line = recap_line(&r.stdout, h);
+        assert_eq!(field(line, "failed"), 0, "{line}");
+        assert_eq!(field(line, "rescued"), 1, "{line}");
+    }
+    assert_eq!(field(recap_line(&r.stdout, "h1"), "ok"), 2);
+    assert_eq!(field(recap_line(&r.stdout, "h2"), "ok"), 1);
+}

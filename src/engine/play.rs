@@ -1594,6 +1594,14 @@ impl Runner {
             if let Some(first) = targets.first().and_then(|h| out.get(h)).cloned() {
                 for h in hosts.iter().skip(1) {
                     self.after_task(t, h, &first);
+                    // A run_once failure fails every host of the batch: each drops out and
+                    // counts as failed (no result line is printed for them).
+                    if first.status == Status::Failed {
+                        self.with_host(h, |s| {
+                            s.stats.failed += 1;
+                            s.failed = true;
+                        });
+                    }
                     out.insert(h.clone(), first.clone());
                 }
             }
