@@ -7,7 +7,8 @@ use common::*;
 use std::path::PathBuf;
 
 struct Eng {
-    sshd: Sshd,
+    /// Kept running for the test.
+    _sshd: Sshd,
     home: tempfile::TempDir,
     dir: tempfile::TempDir,
     inv: PathBuf,
@@ -25,7 +26,7 @@ impl Eng {
         )
         .unwrap();
         Eng {
-            sshd,
+            _sshd: sshd,
             home,
             dir,
             inv,

@@ -101,6 +101,21 @@ struct PlayCtx<'a> {
     roles: HashMap<PathBuf, &'a Role>,
 }
 
+/// What an include expands to: its tasks, the role they belong to (include_role), the loop
+/// variables they see, and the hosts they run on.
+type Included = (
+    Arc<Vec<TaskItem>>,
+    Option<Arc<Role>>,
+    Map<String, Value>,
+    Vec<String>,
+);
+
+/// One loop item and the variables it sets.
+type LoopItem = (Value, Map<String, Value>);
+
+/// Variables given as a plain map.
+type VarMap = Map<String, Value>;
+
 /// Which loop lookups turn a value into items.
 fn loop_items(kind: &str, v: Value) -> Result<Vec<Value>, String> {
     let as_list = |v: Value| match v {
@@ -1031,12 +1046,7 @@ impl Runner {
         chain: &Chain<'_>,
         hosts: &[String],
         mut failed: Vec<String>,
-        runs: Vec<(
-            Arc<Vec<TaskItem>>,
-            Option<Arc<Role>>,
-            Map<String, Value>,
-            Vec<String>,
-        )>,
+        runs: Vec<Included>,
     ) -> (Vec<String>, Vec<String>) {
         let mut gone: Vec<String> = vec![];
         for (items, role, extra, group) in runs {
@@ -1083,8 +1093,7 @@ impl Runner {
     ) -> (Vec<String>, Vec<String>) {
         // Resolve the file per host and loop item (it may be templated), then run each distinct
         // (file, item) on its hosts, in order.
-        let mut groups: IndexMap<String, (PathBuf, Map<String, Value>, Vec<String>)> =
-            IndexMap::new();
+        let mut groups: IndexMap<String, (PathBuf, VarMap, Vec<String>)> = IndexMap::new();
         let mut failed = vec![];
         'hosts: for h in &hosts {
             let vars = self.task_vars(pc, Some(t), chain, h);
@@ -1692,7 +1701,7 @@ impl Runner {
         kind: &str,
         raw: &Value,
         vars: &Vars,
-    ) -> Result<Vec<(Value, Map<String, Value>)>, String> {
+    ) -> Result<Vec<LoopItem>, String> {
         let at = origin_str(t);
         let rendered = match raw {
             Value::String(s) => self.templar.render_at(s, vars, Some(&at)),
