@@ -228,3 +228,41 @@ fn a_failed_run_once_task_fails_every_host_of_the_batch() {
     assert_eq!(field(recap_line(&r.stdout, "h1"), "ok"), 2);
     assert_eq!(field(recap_line(&r.stdout, "h2"), "ok"), 1);
 }
+
+#[test]
+fn include_when_is_not_repeated_on_included_tasks_and_apply_reaches_them() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(185, 2385);
+    s.write(
+        "once.yml",
+        "- set_fact: {done: true}\n- debug: {msg: \"second {{ done }}\"}\n",
+    );
+    s.write(
+        "failing.yml",
+        "- fail: {msg: inner}\n- debug: {msg: \"inner-after {{ z }}\"}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - include_tasks: once.yml\n      when: done is not defined\n\
+         \x20   - include_tasks:\n        file: failing.yml\n        apply: {ignore_errors: true, vars: {z: applied}}\n\
+         \x20   - debug: {msg: end}\n",
+    );
+    let r = s.run("site.yml", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for want in ["second True", "inner-after applied", "end"] {
+        assert_eq!(
+            r.stdout.matches(&format!("\"msg\": \"{want}\"")).count(),
+            2,
+            "'{want}' once per host:\n{}",
+            r.stdout
+        );
+    }
+    for h in ["h1", "h2"] {
+        let line = recap_line(&r.stdout, h);
+        assert_eq!(field(line, "failed"), 0, "{line}");
+        assert_eq!(field(line, "ignored"), 1, "{line}");
+    }
+}

@@ -1043,11 +1043,24 @@ impl Runner {
     async fn run_included(
         &self,
         pc: &PlayCtx<'_>,
+        t: &Task,
         chain: &Chain<'_>,
         hosts: &[String],
         mut failed: Vec<String>,
         runs: Vec<Included>,
     ) -> (Vec<String>, Vec<String>) {
+        // The include's `when` decided whether it runs at all: as in Ansible, it is not
+        // repeated on the included tasks (which may change what it tested). Its other keywords
+        // (vars, tags...) and those of `apply:` reach them.
+        let own = crate::playbook::ast::Inherited {
+            when: vec![],
+            ..t.keywords.clone()
+        };
+        let mut chain = chain.clone();
+        chain.levels.pop();
+        let chain = chain.push(&own);
+        let empty = crate::playbook::ast::Inherited::default();
+        let chain = chain.push(t.apply.as_ref().unwrap_or(&empty));
         let mut gone: Vec<String> = vec![];
         for (items, role, extra, group) in runs {
             let group: Vec<String> = group
@@ -1184,7 +1197,7 @@ impl Runner {
             runs.push((items, None, extra, group));
         }
         // The include's own keywords (vars, when, tags...) apply to what it includes.
-        self.run_included(pc, chain, &hosts, failed, runs).await
+        self.run_included(pc, t, chain, &hosts, failed, runs).await
     }
 
     async fn include_role(
@@ -1290,7 +1303,7 @@ impl Runner {
             }
             runs.push((Arc::new(role.tasks.clone()), Some(role), extra, group));
         }
-        self.run_included(pc, chain, &hosts, failed, runs).await
+        self.run_included(pc, t, chain, &hosts, failed, runs).await
     }
 
     async fn meta(
