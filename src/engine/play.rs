@@ -71,6 +71,8 @@ pub struct Runner {
     dyn_roles: Mutex<HashMap<PathBuf, Arc<Role>>>,
     /// Handlers those roles brought.
     dyn_handlers: Mutex<Vec<Task>>,
+    /// A play could not start (bad hosts pattern or --limit, vars_files): the run stopped.
+    fatal: std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of a task on one host.
@@ -98,6 +100,21 @@ struct PlayCtx<'a> {
     batch: Vec<String>,
     roles: HashMap<PathBuf, &'a Role>,
 }
+
+/// What an include expands to: its tasks, the role they belong to (include_role), the loop
+/// variables they see, and the hosts they run on.
+type Included = (
+    Arc<Vec<TaskItem>>,
+    Option<Arc<Role>>,
+    Map<String, Value>,
+    Vec<String>,
+);
+
+/// One loop item and the variables it sets.
+type LoopItem = (Value, Map<String, Value>);
+
+/// Variables given as a plain map.
+type VarMap = Map<String, Value>;
 
 /// Which loop lookups turn a value into items.
 fn loop_items(kind: &str, v: Value) -> Result<Vec<Value>, String> {
@@ -282,6 +299,7 @@ impl Runner {
             hostvars_cache: Mutex::new(HashMap::new()),
             dyn_roles: Mutex::new(HashMap::new()),
             dyn_handlers: Mutex::new(Vec::new()),
+            fatal: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -644,7 +662,8 @@ impl Runner {
         }))
     }
 
-    /// Runs the whole playbook; returns the exit code (0 ok, 2 a host failed, 3 unreachable).
+    /// Runs the whole playbook; returns the exit code (0 ok, 1 a play could not start, 2 a host
+    /// failed, 3 unreachable).
     pub async fn run(&self, pb: &Playbook) -> i32 {
         for play in &pb.plays {
             if !self.run_play(play).await {
@@ -673,6 +692,8 @@ impl Runner {
         }
         if stats.values().any(|s| s.failed > 0) {
             2
+        } else if self.fatal.load(std::sync::atomic::Ordering::Relaxed) {
+            1
         } else if stats.values().any(|s| s.unreachable > 0) {
             3
         } else {
@@ -697,17 +718,35 @@ impl Runner {
             Ok(p) => p,
             Err(e) => {
                 self.printer.warn(&format!("play '{name}': hosts: {e}"));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         };
         let hosts = match self
             .inv
-            .select_limited(&pattern, self.opts.limit.as_deref())
+            .select_play_hosts(&pattern, self.opts.limit.as_deref())
         {
-            Ok(h) => h,
+            Ok((h, ignored)) => {
+                for e in ignored {
+                    if let crate::inventory::InventoryError::NoMatch {
+                        pattern,
+                        suggestion,
+                    } = e
+                    {
+                        let hint = suggestion
+                            .map(|s| format!(" (did you mean '{s}'?)"))
+                            .unwrap_or_default();
+                        self.printer.warn(&format!(
+                            "Could not match supplied host pattern, ignoring: {pattern}{hint}"
+                        ));
+                    }
+                }
+                h
+            }
             Err(e) => {
                 self.printer
                     .warn(&format!("play '{name}' ({}): {e}", play.origin));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         };
@@ -734,6 +773,7 @@ impl Runner {
                     Ok(p) => p,
                     Err(e) => {
                         self.printer.warn(&format!("vars_files {s}: {e}"));
+                        self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                         return false;
                     }
                 };
@@ -748,6 +788,7 @@ impl Runner {
                         }
                         Err(e) => {
                             self.printer.warn(&e.to_string());
+                            self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                             return false;
                         }
                     }
@@ -756,6 +797,7 @@ impl Runner {
             if !loaded {
                 self.printer
                     .warn(&format!("vars_files: none found of {}", tried.join(", ")));
+                self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
         }
@@ -972,6 +1014,91 @@ impl Runner {
         (ok, failed)
     }
 
+    /// The iterations of an include on one host: one with no extra variables, or one per
+    /// loop item with `item` (or the loop_var) and the other loop variables set.
+    fn include_iterations(&self, t: &Task, vars: &Vars) -> Result<Vec<Map<String, Value>>, String> {
+        match &t.loop_ {
+            None => Ok(vec![Map::new()]),
+            Some((kind, raw)) => Ok(self
+                .loop_vars(t, kind, raw, vars)
+                .map_err(|e| format!("{}: {e}", origin_str(t)))?
+                .into_iter()
+                .map(|(_, extra)| extra)
+                .collect()),
+        }
+    }
+
+    fn include_failed(&self, h: &str, t: &Task, chain: &Chain<'_>, e: String) {
+        self.record(
+            h,
+            &task_name(t),
+            t,
+            Outcome::failed(e),
+            None,
+            chain.no_log(),
+            Duration::ZERO,
+        );
+    }
+
+    /// Runs what includes expand to: each (items, extra vars, hosts) in order, on the hosts
+    /// still standing; returns (fine, failed) over `hosts`.
+    async fn run_included(
+        &self,
+        pc: &PlayCtx<'_>,
+        t: &Task,
+        chain: &Chain<'_>,
+        hosts: &[String],
+        mut failed: Vec<String>,
+        runs: Vec<Included>,
+    ) -> (Vec<String>, Vec<String>) {
+        // The include's `when` decided whether it runs at all: as in Ansible, it is not
+        // repeated on the included tasks (which may change what it tested). Its other keywords
+        // (vars, tags...) and those of `apply:` reach them.
+        let own = crate::playbook::ast::Inherited {
+            when: vec![],
+            ..t.keywords.clone()
+        };
+        let mut chain = chain.clone();
+        chain.levels.pop();
+        let chain = chain.push(&own);
+        let empty = crate::playbook::ast::Inherited::default();
+        let chain = chain.push(t.apply.as_ref().unwrap_or(&empty));
+        let mut gone: Vec<String> = vec![];
+        for (items, role, extra, group) in runs {
+            let group: Vec<String> = group
+                .into_iter()
+                .filter(|h| !failed.contains(h) && !gone.contains(h))
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            // The include's loop variables (item...) are visible to what it includes.
+            let level = crate::playbook::ast::Inherited {
+                vars: extra,
+                ..Default::default()
+            };
+            let lchain = chain.push(&level);
+            let rchain = match &role {
+                Some(r) => lchain.push(&r.keywords),
+                None => lchain.clone(),
+            };
+            let (o, f) = self.run_items(pc, &items, &rchain, group.clone()).await;
+            for h in group {
+                if f.contains(&h) {
+                    failed.push(h);
+                } else if !o.contains(&h) {
+                    gone.push(h);
+                }
+            }
+        }
+        let ok = hosts
+            .iter()
+            .filter(|h| !failed.contains(h) && !gone.contains(h))
+            .cloned()
+            .collect();
+        (ok, failed)
+    }
+
     async fn include_tasks(
         &self,
         pc: &PlayCtx<'_>,
@@ -979,95 +1106,100 @@ impl Runner {
         chain: &Chain<'_>,
         hosts: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
-        // Resolve the file per host (it may be templated), then run each distinct file on its hosts.
-        let mut groups: IndexMap<PathBuf, Vec<String>> = IndexMap::new();
+        // Resolve the file per host and loop item (it may be templated), then run each distinct
+        // (file, item) on its hosts, in order.
+        let mut groups: IndexMap<String, (PathBuf, VarMap, Vec<String>)> = IndexMap::new();
         let mut failed = vec![];
-        for h in &hosts {
+        'hosts: for h in &hosts {
             let vars = self.task_vars(pc, Some(t), chain, h);
-            let when_ok = self.eval_when(chain, t, &vars);
-            match when_ok {
-                Ok(false) => continue,
+            let iterations = match self.include_iterations(t, &vars) {
+                Ok(i) => i,
                 Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
-                    failed.push(h.clone());
-                    continue;
-                }
-                Ok(true) => {}
-            }
-            let raw = t
-                .args
-                .get("file")
-                .or_else(|| t.args.get("_raw_params"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let file = match self
-                .templar
-                .render_string_at(raw, &vars, Some(&origin_str(t)))
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e.to_string()),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
+                    self.include_failed(h, t, chain, e);
                     failed.push(h.clone());
                     continue;
                 }
             };
-            let base = match &t.role {
-                Some(r) => r.path.join("tasks"),
-                None => t
-                    .origin
-                    .file
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-            };
-            groups.entry(base.join(file)).or_default().push(h.clone());
-        }
-        let mut ok: Vec<String> = hosts
-            .iter()
-            .filter(|h| !failed.contains(h) && !groups.values().any(|g| g.contains(h)))
-            .cloned()
-            .collect();
-        for (file, group) in groups {
-            let items = match crate::playbook::load_tasks_file(&file, t.role.as_ref()) {
-                Ok(items) => items,
-                Err(e) => {
-                    for h in &group {
-                        self.record(
-                            h,
-                            &task_name(t),
-                            t,
-                            Outcome::failed(e.to_string()),
-                            None,
-                            chain.no_log(),
-                            Duration::ZERO,
-                        );
+            for extra in iterations {
+                let ivars = if extra.is_empty() {
+                    vars.clone()
+                } else {
+                    vars.with(extra.clone())
+                };
+                match self.eval_when(chain, t, &ivars) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e);
+                        failed.push(h.clone());
+                        continue 'hosts;
                     }
-                    failed.extend(group);
-                    continue;
+                    Ok(true) => {}
                 }
-            };
-            // The include's own keywords (vars, when, tags...) apply to what it includes.
-            let (o, f) = self.run_items(pc, &items, chain, group).await;
-            ok.extend(o);
-            failed.extend(f);
+                let raw = t
+                    .args
+                    .get("file")
+                    .or_else(|| t.args.get("_raw_params"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let file = match self
+                    .templar
+                    .render_string_at(raw, &ivars, Some(&origin_str(t)))
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e.to_string());
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
+                };
+                let base = match &t.role {
+                    Some(r) => r.path.join("tasks"),
+                    None => t
+                        .origin
+                        .file
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                };
+                let path = base.join(file);
+                let key = format!(
+                    "{}\n{}",
+                    path.display(),
+                    serde_json::to_string(&extra).unwrap_or_default()
+                );
+                groups
+                    .entry(key)
+                    .or_insert_with(|| (path, extra, vec![]))
+                    .2
+                    .push(h.clone());
+            }
         }
-        (ok, failed)
+        let mut runs = vec![];
+        let mut loaded: HashMap<PathBuf, Arc<Vec<TaskItem>>> = HashMap::new();
+        for (_, (file, extra, group)) in groups {
+            let items = match loaded.get(&file) {
+                Some(i) => i.clone(),
+                None => match crate::playbook::load_tasks_file(&file, t.role.as_ref()) {
+                    Ok(items) => {
+                        let items = Arc::new(items);
+                        loaded.insert(file.clone(), items.clone());
+                        items
+                    }
+                    Err(e) => {
+                        for h in &group {
+                            if !failed.contains(h) {
+                                self.include_failed(h, t, chain, e.to_string());
+                                failed.push(h.clone());
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            runs.push((items, None, extra, group));
+        }
+        // The include's own keywords (vars, when, tags...) apply to what it includes.
+        self.run_included(pc, t, chain, &hosts, failed, runs).await
     }
 
     async fn include_role(
@@ -1077,62 +1209,64 @@ impl Runner {
         chain: &Chain<'_>,
         hosts: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
-        // The role (name and *_from may be templated) per host; each distinct one runs on its hosts.
-        let mut groups: IndexMap<String, (Map<String, Value>, Vec<String>)> = IndexMap::new();
+        // The role (name and *_from may be templated) per host and loop item; each distinct
+        // (role, item) runs on its hosts, in order.
+        type Group = (Map<String, Value>, Map<String, Value>, Vec<String>);
+        let mut groups: IndexMap<String, Group> = IndexMap::new();
         let mut failed = vec![];
-        for h in &hosts {
+        'hosts: for h in &hosts {
             let vars = self.task_vars(pc, Some(t), chain, h);
-            match self.eval_when(chain, t, &vars) {
-                Ok(false) => continue,
+            let iterations = match self.include_iterations(t, &vars) {
+                Ok(i) => i,
                 Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
+                    self.include_failed(h, t, chain, e);
                     failed.push(h.clone());
                     continue;
                 }
-                Ok(true) => {}
-            }
-            match self.templar.render_value_at(
-                &Value::Object(t.args.clone()),
-                &vars,
-                Some(&origin_str(t)),
-            ) {
-                Ok(Value::Object(args)) => {
-                    let key = serde_json::to_string(&args).unwrap_or_default();
-                    groups
-                        .entry(key)
-                        .or_insert_with(|| (args, vec![]))
-                        .1
-                        .push(h.clone());
+            };
+            for extra in iterations {
+                let ivars = if extra.is_empty() {
+                    vars.clone()
+                } else {
+                    vars.with(extra.clone())
+                };
+                match self.eval_when(chain, t, &ivars) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e);
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
+                    Ok(true) => {}
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    self.record(
-                        h,
-                        &task_name(t),
-                        t,
-                        Outcome::failed(e.to_string()),
-                        None,
-                        chain.no_log(),
-                        Duration::ZERO,
-                    );
-                    failed.push(h.clone());
+                match self.templar.render_value_at(
+                    &Value::Object(t.args.clone()),
+                    &ivars,
+                    Some(&origin_str(t)),
+                ) {
+                    Ok(Value::Object(args)) => {
+                        let key = format!(
+                            "{}\n{}",
+                            serde_json::to_string(&args).unwrap_or_default(),
+                            serde_json::to_string(&extra).unwrap_or_default()
+                        );
+                        groups
+                            .entry(key)
+                            .or_insert_with(|| (args, extra, vec![]))
+                            .2
+                            .push(h.clone());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e.to_string());
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
                 }
             }
         }
-        let mut ok: Vec<String> = hosts
-            .iter()
-            .filter(|h| !failed.contains(h) && !groups.values().any(|(_, g)| g.contains(h)))
-            .cloned()
-            .collect();
-        for (_, (args, group)) in groups {
+        let mut runs = vec![];
+        for (_, (args, extra, group)) in groups {
             let name = args
                 .get("name")
                 .and_then(|v| v.as_str())
@@ -1144,22 +1278,17 @@ impl Runner {
                 Ok(r) => Arc::new(r),
                 Err(e) => {
                     for h in &group {
-                        self.record(
-                            h,
-                            &task_name(t),
-                            t,
-                            Outcome::failed(e.to_string()),
-                            None,
-                            chain.no_log(),
-                            Duration::ZERO,
-                        );
+                        if !failed.contains(h) {
+                            self.include_failed(h, t, chain, e.to_string());
+                            failed.push(h.clone());
+                        }
                     }
-                    failed.extend(group);
                     continue;
                 }
             };
             {
                 let mut roles = self.dyn_roles.lock().unwrap_or_else(|e| e.into_inner());
+                let first = !roles.contains_key(&role.path);
                 roles.insert(role.path.clone(), role.clone());
                 // Dependencies' scopes travel on their blocks.
                 let mut nested = HashMap::new();
@@ -1167,17 +1296,16 @@ impl Runner {
                 for (p, r) in nested {
                     roles.entry(p).or_insert_with(|| Arc::new(r.clone()));
                 }
+                if first {
+                    self.dyn_handlers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(role.handlers.iter().cloned());
+                }
             }
-            self.dyn_handlers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(role.handlers.iter().cloned());
-            let rchain = chain.push(&role.keywords);
-            let (o, f) = self.run_items(pc, &role.tasks, &rchain, group).await;
-            ok.extend(o);
-            failed.extend(f);
+            runs.push((Arc::new(role.tasks.clone()), Some(role), extra, group));
         }
-        (ok, failed)
+        self.run_included(pc, t, chain, &hosts, failed, runs).await
     }
 
     async fn meta(
@@ -1418,6 +1546,32 @@ impl Runner {
         Ok(true)
     }
 
+    /// A task's name as shown: templated like Ansible does (play vars, extra vars, and the
+    /// first host's variables); a name that cannot be rendered stays as written.
+    fn display_name(
+        &self,
+        pc: &PlayCtx<'_>,
+        t: &Task,
+        chain: &Chain<'_>,
+        host: Option<&str>,
+    ) -> String {
+        let (Some(n), Some(host)) = (&t.name, host) else {
+            return task_name(t);
+        };
+        if !n.contains("{{") && !n.contains("{%") {
+            return task_name(t);
+        }
+        let vars = self.task_vars(pc, Some(t), chain, host);
+        let rendered = self
+            .templar
+            .render_string(n, &vars)
+            .unwrap_or_else(|_| n.clone());
+        match &t.role {
+            Some(r) => format!("{} : {rendered}", r.name),
+            None => rendered,
+        }
+    }
+
     /// Runs one task on many hosts (lockstep), prints and records each result.
     async fn run_task(
         &self,
@@ -1427,13 +1581,13 @@ impl Runner {
         hosts: &[String],
         handler: bool,
     ) -> HashMap<String, Outcome> {
-        let name = task_name(t);
         let run_once = chain.run_once();
         let targets: Vec<String> = if run_once {
             hosts.iter().take(1).cloned().collect()
         } else {
             hosts.to_vec()
         };
+        let name = self.display_name(pc, t, chain, targets.first().map(String::as_str));
         self.printer.task_start(&name, targets.len(), handler);
         let results = stream::iter(targets.iter().cloned().map(|h| {
             let name = name.clone();
@@ -1464,6 +1618,14 @@ impl Runner {
             if let Some(first) = targets.first().and_then(|h| out.get(h)).cloned() {
                 for h in hosts.iter().skip(1) {
                     self.after_task(t, h, &first);
+                    // A run_once failure fails every host of the batch: each drops out and
+                    // counts as failed (no result line is printed for them).
+                    if first.status == Status::Failed {
+                        self.with_host(h, |s| {
+                            s.stats.failed += 1;
+                            s.failed = true;
+                        });
+                    }
                     out.insert(h.clone(), first.clone());
                 }
             }
@@ -1546,6 +1708,50 @@ impl Runner {
             .is_some_and(|v| self.flag(&v, vars).unwrap_or(false))
     }
 
+    /// A task's loop on one host: each item with the variables it sets (`item` or the
+    /// loop_var, index_var, ansible_loop_var, ansible_loop).
+    fn loop_vars(
+        &self,
+        t: &Task,
+        kind: &str,
+        raw: &Value,
+        vars: &Vars,
+    ) -> Result<Vec<LoopItem>, String> {
+        let at = origin_str(t);
+        let rendered = match raw {
+            Value::String(s) => self.templar.render_at(s, vars, Some(&at)),
+            other => self.templar.render_value_at(other, vars, Some(&at)),
+        };
+        let items = rendered
+            .map_err(|e| e.to_string())
+            .and_then(|v| loop_items(kind, v))?;
+        let loop_var = t
+            .loop_control
+            .loop_var
+            .clone()
+            .unwrap_or_else(|| "item".into());
+        let n = items.len();
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut extra = Map::new();
+                extra.insert(loop_var.clone(), item.clone());
+                if let Some(iv) = &t.loop_control.index_var {
+                    extra.insert(iv.clone(), i.into());
+                }
+                extra.insert("ansible_loop_var".into(), loop_var.clone().into());
+                if t.loop_control.extended {
+                    extra.insert("ansible_loop".into(), json!({
+                        "index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n,
+                        "revindex": n - i, "revindex0": n - i - 1,
+                    }));
+                }
+                (item, extra)
+            })
+            .collect())
+    }
+
     /// One task on one host: when, loop, the action, until, changed_when/failed_when.
     async fn task_on_host(
         &self,
@@ -1561,14 +1767,7 @@ impl Runner {
             return self.one(pc, t, chain, host, &vars).await;
         };
         let at = origin_str(t);
-        let rendered = match raw {
-            Value::String(s) => self.templar.render_at(s, &vars, Some(&at)),
-            other => self.templar.render_value_at(other, &vars, Some(&at)),
-        };
-        let items = match rendered
-            .map_err(|e| e.to_string())
-            .and_then(|v| loop_items(kind, v))
-        {
+        let per_item = match self.loop_vars(t, kind, raw, &vars) {
             Ok(i) => i,
             Err(e) => return Outcome::failed(format!("{at}: {e}")),
         };
@@ -1579,20 +1778,8 @@ impl Runner {
             .unwrap_or_else(|| "item".into());
         let mut results = vec![];
         let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
-        let n = items.len();
-        for (i, item) in items.into_iter().enumerate() {
-            let mut extra = Map::new();
-            extra.insert(loop_var.clone(), item.clone());
-            if let Some(iv) = &t.loop_control.index_var {
-                extra.insert(iv.clone(), i.into());
-            }
-            extra.insert("ansible_loop_var".into(), loop_var.clone().into());
-            if t.loop_control.extended {
-                extra.insert("ansible_loop".into(), json!({
-                    "index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n,
-                    "revindex": n - i, "revindex0": n - i - 1,
-                }));
-            }
+        let n = per_item.len();
+        for (item, extra) in per_item {
             let ivars = vars.with(extra);
             let o = self.one(pc, t, chain, host, &ivars).await;
             let label = match &t.loop_control.label {

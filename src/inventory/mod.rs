@@ -463,6 +463,26 @@ impl Inventory {
         Ok(picks.iter().map(|p| self.pick_name(p)).collect())
     }
 
+    /// A play's `hosts:` restricted by `--limit`: as [`Self::select_limited`], except that a
+    /// term of `pattern` matching nothing is ignored and given back (Ansible warns "Could not
+    /// match supplied host pattern, ignoring: ..." and goes on). `--limit` stays strict.
+    pub fn select_play_hosts(
+        &self,
+        pattern: &str,
+        limit: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<InventoryError>), InventoryError> {
+        let ev = Evaluator { data: &self.data };
+        let mut ignored = vec![];
+        let mut picks =
+            ev.evaluate_with(&pattern::split_host_pattern(pattern), Some(&mut ignored))?;
+        if let Some(limit) = limit {
+            let allowed: std::collections::HashSet<Pick> =
+                ev.evaluate(&limit_patterns(limit)?)?.into_iter().collect();
+            picks.retain(|p| allowed.contains(p));
+        }
+        Ok((picks.iter().map(|p| self.pick_name(p)).collect(), ignored))
+    }
+
     /// Every host, in inventory order.
     pub fn hosts(&self) -> Vec<String> {
         pattern::all_hosts(&self.data)

@@ -224,6 +224,16 @@ pub(crate) struct Evaluator<'a> {
 impl Evaluator<'_> {
     /// Every host a pattern list selects, in Ansible's order, deduplicated.
     pub fn evaluate(&self, patterns: &[String]) -> Result<Vec<Pick>, InventoryError> {
+        self.evaluate_with(patterns, None)
+    }
+
+    /// [`Self::evaluate`]; with `ignored`, a term that matches nothing is set aside there
+    /// (as [`InventoryError::NoMatch`]) instead of failing, as Ansible does for a play's `hosts:`.
+    pub fn evaluate_with(
+        &self,
+        patterns: &[String],
+        mut ignored: Option<&mut Vec<InventoryError>>,
+    ) -> Result<Vec<Pick>, InventoryError> {
         let patterns = order_patterns(patterns.to_vec());
         let mut hosts: Vec<Pick> = Vec::new();
         for p in &patterns {
@@ -231,7 +241,13 @@ impl Evaluator<'_> {
                 hosts.push(Pick::Host(h));
                 continue;
             }
-            let that = self.match_one(p)?;
+            let that = match (self.match_one(p), ignored.as_deref_mut()) {
+                (Err(e @ InventoryError::NoMatch { .. }), Some(ign)) => {
+                    ign.push(e);
+                    vec![]
+                }
+                (r, _) => r?,
+            };
             if p.starts_with('!') {
                 let that: HashSet<Pick> = that.into_iter().collect();
                 hosts.retain(|h| !that.contains(h));

@@ -149,6 +149,8 @@ pub struct Task {
     pub delegate_facts: Option<bool>,
     /// Set on tasks that came from a role, for `role_name`, `role_path` and file lookups.
     pub role: Option<RoleRef>,
+    /// `include_tasks` / `include_role`: the keywords of `apply:`, for the included tasks.
+    pub apply: Option<Inherited>,
     pub origin: Origin,
 }
 

@@ -193,11 +193,13 @@ impl Loader {
         } else {
             ""
         };
+        let near = near_role(name, &candidates);
         Err(LoadError::new(
             ErrorKind::Missing,
             at.clone(),
             format!(
-                "role '{name}' not found; looked in: {}{hint}",
+                "role '{name}' not found{}; looked in: {}{hint}",
+                did_you_mean(near.as_deref()),
                 list_paths(&candidates)
             ),
         ))
@@ -476,6 +478,32 @@ fn missing_from(at: &Origin, rref: &RoleRef, sub: &str, name: &str) -> LoadError
             rref.path.join(sub).display()
         ),
     )
+}
+
+/// The role, in the folders searched for `name`, whose name is closest to it (a folder with
+/// `tasks/` or `meta/` counts as a role).
+fn near_role(name: &str, candidates: &[PathBuf]) -> Option<String> {
+    if name.contains('/') {
+        return None;
+    }
+    let mut roles: Vec<String> = vec![];
+    for dir in candidates.iter().filter_map(|c| c.parent()) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.join("tasks").is_dir() || p.join("meta").is_dir() {
+                if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                    if !roles.iter().any(|r| r == n) {
+                        roles.push(n.to_string());
+                    }
+                }
+            }
+        }
+    }
+    roles.sort();
+    closest(name, roles.iter().map(String::as_str)).map(str::to_string)
 }
 
 /// Where a role may be, in search order.

@@ -514,6 +514,20 @@ impl Loader {
             "include_tasks" | "include_role" => {
                 check_include_keys(sc, pairs, spec.name)?;
                 self.check_include(sc, module_key, &mut t)?;
+                if let Some(Value::Object(apply)) = t.args.get("apply") {
+                    // check_include checked the keys; read them as a block's keywords.
+                    let mut kw = Kw::default();
+                    for (k, v) in apply {
+                        let kn = Node::from_json(
+                            &Value::String(k.clone()),
+                            module_key.line,
+                            module_key.column,
+                        );
+                        let vn = Node::from_json(v, module_key.line, module_key.column);
+                        kw.read(file, k, &kn, &vn, true)?;
+                    }
+                    t.apply = Some(kw.finish());
+                }
                 out.push(TaskItem::Task(Box::new(t)));
             }
             "meta" => {

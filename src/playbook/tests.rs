@@ -574,3 +574,37 @@ fn did_you_mean_picks_the_nearer_of_keyword_and_module() {
         "{m}"
     );
 }
+
+#[test]
+fn misspelt_role_names_get_a_did_you_mean() {
+    let common = ("roles/common/tasks/main.yml", "- ping:\n");
+    let kernel = ("roles/kernel/meta/main.yml", "dependencies: []\n");
+    let not_a_role = ("roles/commons_notes/README", "x\n");
+    for task in [
+        "    - include_role: {name: comon}\n",
+        "    - import_role: {name: comon}\n",
+        "    - include_role:\n        name: commmon\n",
+    ] {
+        let (k, m) = fail(&[("site.yml", &tasks(task)), common, kernel, not_a_role]);
+        assert_eq!(k, ErrorKind::Missing);
+        assert!(
+            m.contains("not found (did you mean 'common'?); looked in: "),
+            "{task}: {m}"
+        );
+    }
+    let (_, m) = fail(&[
+        ("site.yml", "- hosts: all\n  roles: [kernl]\n"),
+        common,
+        kernel,
+    ]);
+    assert!(
+        m.contains("role 'kernl' not found (did you mean 'kernel'?)"),
+        "{m}"
+    );
+    // Nothing close: no suggestion.
+    let (_, m) = fail(&[
+        ("site.yml", &tasks("    - include_role: {name: zzz}\n")),
+        common,
+    ]);
+    assert!(m.contains("role 'zzz' not found; looked in: "), "{m}");
+}

@@ -263,3 +263,36 @@ pub(crate) fn filter(name: &str, v: &Value, q: Option<&Value>) -> Result<Value, 
     }
     one(name, v, q)
 }
+
+/// The tests of ansible.utils: `ip` (alias `ipaddr`), `ipv4`, `ipv6` hold for an address or a
+/// network as Python's `ipaddress.ip_network` (strict) takes it: `10.0.0.0/8` yes,
+/// `10.1.1.1/8` no (host bits set); `ip_address`, `ipv4_address`, `ipv6_address` for a bare
+/// address only. Anything else (text, numbers, lists) is false.
+pub(crate) fn test(name: &str, v: &Value) -> bool {
+    let Some(s) = v.as_str() else {
+        return false;
+    };
+    let Some(net) = parse(s) else {
+        return false;
+    };
+    if net.cidr && net.network() != net.addr {
+        return false;
+    }
+    let (version, address_only) = match name {
+        "ip" | "ipaddr" => (None, false),
+        "ipv4" => (Some(4), false),
+        "ipv6" => (Some(6), false),
+        "ip_address" => (None, true),
+        "ipv4_address" => (Some(4), true),
+        "ipv6_address" => (Some(6), true),
+        _ => return false,
+    };
+    if address_only && net.cidr {
+        return false;
+    }
+    match version {
+        Some(4) => net.addr.is_ipv4(),
+        Some(_) => net.addr.is_ipv6(),
+        None => true,
+    }
+}

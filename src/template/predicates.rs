@@ -94,6 +94,22 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     add!(env, "falsy", falsy);
     add!(env, "nan", is_nan);
     add!(env, "isnan", is_nan);
+
+    // addresses (ansible.utils)
+    for name in [
+        "ip",
+        "ipaddr",
+        "ipv4",
+        "ipv6",
+        "ip_address",
+        "ipv4_address",
+        "ipv6_address",
+    ] {
+        let f = move |v: Value| super::netaddr::test(name, &v);
+        env.add_test(name, f);
+        env.add_test(format!("ansible.utils.{name}"), f);
+        env.add_test(format!("ansible.netcommon.{name}"), f);
+    }
 }
 
 fn is_number(v: &Value) -> bool {

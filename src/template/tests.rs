@@ -409,3 +409,73 @@ fn templar_and_vars_are_shareable_across_threads() {
         assert_eq!(h.join().unwrap(), json!(42));
     }
 }
+
+/// Backslashes in `{{ }}` string literals of YAML-sourced templates are doubled first, as
+/// ansible-core 2.19 does (`_escape_backslashes`): `msg: >- {{ 'a\nb' }}` prints a backslash
+/// and an `n`, not a newline, and `regex_findall('(\\S+)')` in a plain or folded scalar looks
+/// for a literal backslash. Checked with `ansible-playbook -c local` (ansible-core 2.19.14).
+#[test]
+fn string_literal_escapes_follow_ansible() {
+    let t = Templar::new();
+    let v = vars(json!({"s": "x1 y2  z3"}));
+    let cases: &[(&str, serde_json::Value)] = &[
+        (r"{{ 'a\nb' }}", json!("a\\nb")),
+        ("{{ 'a\nb' }}", json!("a\nb")),
+        (r"{{ s | regex_findall('(\\S+)') }}", json!([])),
+        (
+            r"{{ s | regex_findall('(\S+)') }}",
+            json!(["x1", "y2", "z3"]),
+        ),
+        (
+            r"{{ s | regex_replace('(\S+)', '<\1>') }}",
+            json!("<x1> <y2>  <z3>"),
+        ),
+        (
+            r#"{{ 'it\'s' }} {{ "t\tq" }} {{ '\\' }} {{ '\x41\u0042' }}"#,
+            json!(r"it\'s t\tq \\ \x41\u0042"),
+        ),
+    ];
+    for (tpl, want) in cases {
+        assert_eq!(&t.render(tpl, &v).unwrap(), want, "{tpl}");
+    }
+}
+
+/// ansible.utils' address tests (`ipaddress.ip_network`, strict: a network with host bits
+/// set is no network).
+#[test]
+fn address_tests() {
+    let t = Templar::new();
+    let v = vars(json!({"n": 5, "l": ["10.0.0.1"]}));
+    let yes = [
+        "'10.1.1.1' is ipv4",
+        "'10.0.0.0/8' is ipv4",
+        "'192.168.1.0/255.255.255.0' is ansible.utils.ipv4",
+        "'fe80::216:3eff:fee4:16f3' is ipv6",
+        "'2001:db8::/32' is ansible.utils.ipv6",
+        "'10.1.1.1' is ipaddr",
+        "'2001:db8:a::123' is ansible.utils.ipaddr",
+        "'10.0.0.0/8' is ansible.utils.ip",
+        "'fe80::216:3eff:fee4:16f3' is not ipv4",
+        "'10.1.1.1' is not ipv6",
+        "'10.1.1.1' is ip_address",
+        "'10.0.0.0/8' is not ansible.utils.ip_address",
+        "'::1' is ipv6_address",
+        "'::1' is not ipv4_address",
+    ];
+    for e in yes {
+        assert_eq!(t.eval(e, &v).unwrap(), json!(true), "{e}");
+    }
+    let no = [
+        "'hello-world' is ipaddr",
+        "'300.1.1.1' is ipv4",
+        "'10.1.1.1/8' is ipv4",
+        "'10.0.0.0/33' is ipaddr",
+        "'' is ipaddr",
+        "n is ipaddr",
+        "l is ipv4",
+        "'1.2.3' is ipv4",
+    ];
+    for e in no {
+        assert_eq!(t.eval(e, &v).unwrap(), json!(false), "{e}");
+    }
+}
