@@ -65,6 +65,9 @@ pub struct Runner {
     inv_vars: Mutex<HashMap<String, Map<String, Value>>>,
     /// Each host's `hostvars` entry and the `vars_gen` it was built at.
     hostvars_cache: Mutex<HashMap<String, (u64, Prebuilt)>>,
+    /// Each host's facts (and `ansible_facts`), converted once per `vars_gen` and layered under
+    /// every task's variables: converting them per task per host cost most of a run's CPU.
+    facts_layer_cache: Mutex<HashMap<String, (u64, Prebuilt)>>,
     /// Fresh facts from the fact cache, by host (loaded once, at the start).
     cached_facts: HashMap<String, Map<String, Value>>,
     /// Roles loaded at run time by `include_role`, by path.
@@ -297,6 +300,7 @@ impl Runner {
             hosts: Mutex::new(IndexMap::new()),
             inv_vars: Mutex::new(HashMap::new()),
             hostvars_cache: Mutex::new(HashMap::new()),
+            facts_layer_cache: Mutex::new(HashMap::new()),
             dyn_roles: Mutex::new(HashMap::new()),
             dyn_handlers: Mutex::new(Vec::new()),
             fatal: std::sync::atomic::AtomicBool::new(false),
@@ -395,17 +399,9 @@ impl Runner {
             merge(&mut m, &r.defaults);
         }
         merge(&mut m, &self.inventory_vars(host));
-        let (mut facts, set_facts) =
-            self.with_host(host, |s| (s.facts.clone(), s.set_facts.clone()));
-        if facts.is_empty() {
-            if let Some(f) = self.cached_facts.get(host) {
-                facts = f.clone();
-            }
-        }
-        merge(&mut m, &facts);
-        if !facts.is_empty() {
-            m.insert("ansible_facts".into(), Value::Object(strip_prefix(&facts)));
-        }
+        // Facts come next by precedence: a shared layer of their own (see facts_layer).
+        let lower = std::mem::take(&mut m);
+        let set_facts = self.with_host(host, |s| s.set_facts.clone());
         merge(&mut m, &pc.play.keywords.vars);
         merge(&mut m, &pc.vars_files);
         if let Some(r) = role {
@@ -455,9 +451,36 @@ impl Runner {
         let base = role
             .map(|r| r.path.clone())
             .unwrap_or_else(|| pc.play.dir.clone());
-        Vars::new(m)
+        Vars::new(lower)
+            .with_prebuilt_map(&self.facts_layer(host))
+            .with(m)
             .with_prebuilt(vec![("hostvars".into(), self.hostvars())])
             .with_base_dir(base)
+    }
+
+    /// The host's facts as a variable layer (`ansible_*` and `ansible_facts`), converted once
+    /// per change of its facts. Gathered facts win over cached ones.
+    fn facts_layer(&self, host: &str) -> Prebuilt {
+        let gen = self.with_host(host, |s| s.vars_gen);
+        let mut cache = self
+            .facts_layer_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((g, p)) = cache.get(host) {
+            if *g == gen {
+                return p.clone();
+            }
+        }
+        let facts = self.with_host(host, |s| (!s.facts.is_empty()).then(|| s.facts.clone()));
+        let facts = facts.or_else(|| self.cached_facts.get(host).cloned());
+        let mut m = Map::new();
+        if let Some(f) = facts {
+            merge(&mut m, &f);
+            m.insert("ansible_facts".into(), Value::Object(strip_prefix(&f)));
+        }
+        let p = Prebuilt::from_json(Value::Object(m));
+        cache.insert(host.to_string(), (gen, p.clone()));
+        p
     }
 
     /// The host's connection, opened once for the whole run.

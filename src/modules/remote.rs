@@ -81,6 +81,18 @@ pub fn probe_script(path: &str, want: Want) -> String {
          if [ $t = link ]; then printf 'HLLINK %s\\n' \"$(readlink \"$p\")\"; fi; "
     );
     let limit = want.content_limit;
+    // A small file is read with the shell's own `read` (no process: on a small target a fork
+    // costs more than a few hundred one-byte reads); the result counts only when its length is
+    // the file's size (a missing final newline or a NUL byte makes it differ), else the usual
+    // way below reads it. LC_ALL=C makes ${#c} count bytes.
+    if want.checksum || limit > 0 {
+        s.push_str(&format!(
+            "b=; if [ $t = file ] && [ \"$5\" -le {SMALL_READ} ]; then c=; \
+             while IFS= read -r l; do c=\"$c$l\n\"; done < \"$p\"; \
+             LC_ALL=C; if [ ${{#c}} = \"$5\" ]; then b=1; echo HLDATA; printf '%s' \"$c\"; fi; fi; \
+             if [ -z \"$b\" ]; then "
+        ));
+    }
     if want.checksum {
         let cond = if limit > 0 {
             format!(" && [ \"$5\" -gt {limit} ]")
@@ -96,8 +108,14 @@ pub fn probe_script(path: &str, want: Want) -> String {
             "if [ $t = file ] && [ \"$5\" -le {limit} ]; then echo HLDATA; cat \"$p\"; fi; "
         ));
     }
+    if want.checksum || limit > 0 {
+        s.push_str("fi; ");
+    }
     s
 }
+
+/// Files up to this size are read by the probe with shell builtins (see [`probe_script`]).
+const SMALL_READ: u64 = 2048;
 
 /// The folder a path is in, as `dirname` would print it.
 pub fn parent_of(path: &str) -> String {
@@ -341,6 +359,52 @@ mod tests {
         let mut r = ExecRequest::new(cmd);
         r.stdin = stdin;
         c.exec(&r).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn small_files_are_read_exactly_or_not_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::Local(crate::transport::local::LocalConnection::new("t"));
+        let cases: [&[u8]; 6] = [
+            "héllo wörld\n\tx\\n y  \n".as_bytes(),
+            b"no final newline",
+            b"a\0b\n",
+            b"\n\n",
+            b"",
+            b"-n -e\n%s %d\n",
+        ];
+        for (i, data) in cases.iter().enumerate() {
+            let p = d.path().join(format!("f{i}"));
+            std::fs::write(&p, data).unwrap();
+            let path = p.display().to_string();
+            // Checksum only: the builtin read (or sha1sum) gives the right checksum.
+            let want = Want {
+                checksum: true,
+                content_limit: 0,
+            };
+            let out = sh(&c, probe_script(&path, want), None).await;
+            let st = parse_probe(&out.stdout).unwrap();
+            assert_eq!(
+                st.checksum.as_deref(),
+                Some(super::super::copy::sha1_hex(data).as_str()),
+                "case {i}"
+            );
+            if let Some(content) = &st.content {
+                assert_eq!(
+                    content.as_slice(),
+                    *data,
+                    "case {i}: content read inexactly"
+                );
+            }
+            // Content wanted: exact bytes, whichever way they were read.
+            let want = Want {
+                checksum: true,
+                content_limit: 1 << 20,
+            };
+            let out = sh(&c, probe_script(&path, want), None).await;
+            let st = parse_probe(&out.stdout).unwrap();
+            assert_eq!(st.content.as_deref(), Some(*data), "case {i}");
+        }
     }
 
     #[tokio::test]

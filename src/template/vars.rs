@@ -105,7 +105,7 @@ pub(crate) fn is_template(s: &str) -> bool {
 
 #[derive(Debug)]
 struct Layer {
-    map: IndexMap<String, Node>,
+    map: Arc<IndexMap<String, Node>>,
     parent: Option<Arc<Layer>>,
 }
 
@@ -128,10 +128,11 @@ impl Vars {
     pub fn new(map: Map<String, serde_json::Value>) -> Vars {
         Vars {
             top: Arc::new(Layer {
-                map: map
-                    .into_iter()
-                    .map(|(k, v)| (k, Node::from_json(v)))
-                    .collect(),
+                map: Arc::new(
+                    map.into_iter()
+                        .map(|(k, v)| (k, Node::from_json(v)))
+                        .collect(),
+                ),
                 parent: None,
             }),
             base_dir: None,
@@ -142,10 +143,12 @@ impl Vars {
     pub fn with(&self, extra: Map<String, serde_json::Value>) -> Vars {
         Vars {
             top: Arc::new(Layer {
-                map: extra
-                    .into_iter()
-                    .map(|(k, v)| (k, Node::from_json(v)))
-                    .collect(),
+                map: Arc::new(
+                    extra
+                        .into_iter()
+                        .map(|(k, v)| (k, Node::from_json(v)))
+                        .collect(),
+                ),
                 parent: Some(self.top.clone()),
             }),
             base_dir: self.base_dir.clone(),
@@ -157,7 +160,24 @@ impl Vars {
     pub fn with_prebuilt(&self, entries: Vec<(String, Prebuilt)>) -> Vars {
         Vars {
             top: Arc::new(Layer {
-                map: entries.into_iter().map(|(k, v)| (k, v.0)).collect(),
+                map: Arc::new(entries.into_iter().map(|(k, v)| (k, v.0)).collect()),
+                parent: Some(self.top.clone()),
+            }),
+            base_dir: self.base_dir.clone(),
+        }
+    }
+
+    /// A layer whose variables are the entries of a prebuilt mapping, shared (not copied): a
+    /// host's facts are converted once and layered under every task's variables until they
+    /// change. A value that is not a mapping adds nothing.
+    pub fn with_prebuilt_map(&self, map: &Prebuilt) -> Vars {
+        let map = match &map.0 {
+            Node::Map(m) => m.clone(),
+            _ => Arc::new(IndexMap::new()),
+        };
+        Vars {
+            top: Arc::new(Layer {
+                map,
                 parent: Some(self.top.clone()),
             }),
             base_dir: self.base_dir.clone(),
