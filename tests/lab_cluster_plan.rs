@@ -88,3 +88,29 @@ fn cluster_plan_on_the_lab_is_whole_and_changes_nothing() {
     assert_eq!(before, after, "the plan changed a host");
     assert!(!kubeconfig.path().join("kubeconfig").exists());
 }
+
+#[test]
+fn an_unsupported_architecture_is_refused_before_any_change() {
+    if !shared_lab() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let book = root.join("playbooks/cluster.yml").display().to_string();
+    let inv = root.join("inventory/lab.ini").display().to_string();
+    // The lab is x86_64: pretend only arm64 is supported.
+    let only_arm = r#"{"preflight_architectures": ["aarch64"]}"#;
+    let before: Vec<String> = HOSTS.iter().map(|h| snapshot(h)).collect();
+    let r = homelab(&["apply", &book, "-i", &inv, "-e", only_arm], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("node1 runs Debian ")
+            && r.stdout
+                .contains(" on x86_64: the cluster content supports")
+            && r.stdout.contains("Nothing was changed."),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("PLAY [prepare]"), "{}", r.stdout);
+    let after: Vec<String> = HOSTS.iter().map(|h| snapshot(h)).collect();
+    assert_eq!(before, after, "a refused run changed a host");
+}
