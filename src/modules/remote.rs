@@ -206,28 +206,57 @@ pub struct WriteOpts<'a> {
 /// A script that writes stdin to `path` atomically. On any failure the temp file is removed and
 /// `path` is left as it was.
 pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
+    write_script_with(path, o, None)
+}
+
+/// Like [`write_script`]; with `inline`, the content is in the script itself (written by the
+/// shell's `printf`, no process) instead of read from stdin.
+fn write_script_with(path: &str, o: &WriteOpts<'_>, inline: Option<&str>) -> String {
     let q = shell_quote(path);
     let temp = shell_quote(&format!(
         "{}/.homelab-tmp.{}",
         parent_of(path).trim_end_matches('/'),
         &crate::transport::shell::random_token()[4..16]
     ));
-    // The temp file is created exclusively (noclobber) and private (umask 077) while written.
-    let mut steps = vec!["set -C && cat > \"$t\" && set +C && umask \"$um\"".to_string()];
     let octal = o
         .mode
         .filter(|m| !m.is_empty() && m.bytes().all(|b| (b'0'..=b'7').contains(&b)));
-    match o.existing.filter(|e| e.kind == Kind::File) {
-        Some(e) => {
-            steps.push(format!("chown {}:{} \"$t\"", e.uid, e.gid));
-            if octal.is_none() {
-                steps.push(format!("chmod {:o} \"$t\"", e.mode));
-            }
+    let existing = o.existing.filter(|e| e.kind == Kind::File);
+    // The mode the file ends with, when the temp file can simply be created with it (a mode
+    // within 0666, set through the umask): no chmod process. Otherwise the temp file is private
+    // (umask 077) while written, and chmod gives it its mode.
+    let create_mode: Option<Option<u32>> = match (octal, existing) {
+        (Some(m), _) => u32::from_str_radix(m, 8)
+            .ok()
+            .filter(|m| m & !0o666 == 0)
+            .map(Some),
+        (None, Some(e)) => Some(e.mode & 0o7777).filter(|m| m & !0o666 == 0).map(Some),
+        // A new file without a mode: the login's umask decides, as it would for `cat > file`.
+        (None, None) => Some(None),
+    };
+    // The umask is changed only for the temp file's creation, and put back (which needs a
+    // subshell to read it first) only when a validate command runs afterwards.
+    let create_umask = match create_mode {
+        Some(Some(m)) => format!("umask {:03o} && ", !m & 0o777),
+        Some(None) => String::new(),
+        None => "umask 077 && ".to_string(),
+    };
+    let restore = !create_umask.is_empty() && o.validate.is_some();
+    // The temp file is created exclusively (noclobber).
+    let writer = match inline {
+        Some(text) => format!("printf '%s' {}", shell_quote(text)),
+        None => "cat".to_string(),
+    };
+    let mut steps = vec![format!(
+        "{}{create_umask}set -C && {writer} > \"$t\" && set +C{}",
+        if restore { "um=$(umask) && " } else { "" },
+        if restore { " && umask \"$um\"" } else { "" }
+    )];
+    if let Some(e) = existing {
+        steps.push(format!("chown {}:{} \"$t\"", e.uid, e.gid));
+        if octal.is_none() && create_mode.is_none() {
+            steps.push(format!("chmod {:o} \"$t\"", e.mode));
         }
-        None if octal.is_none() => {
-            steps.push("chmod $(printf %o $((0666 & ~$um))) \"$t\"".into());
-        }
-        None => {}
     }
     if o.owner.is_some() || o.group.is_some() {
         steps.push(format!(
@@ -239,7 +268,9 @@ pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
         ));
     }
     if let Some(m) = o.mode {
-        steps.push(format!("chmod {} \"$t\"", shell_quote(m)));
+        if !matches!(create_mode, Some(Some(_))) || octal.is_none() {
+            steps.push(format!("chmod {} \"$t\"", shell_quote(m)));
+        }
     }
     if let Some(v) = o.validate {
         let cmd = v.replace("%s", "\"$t\"");
@@ -255,7 +286,7 @@ pub fn write_script(path: &str, o: &WriteOpts<'_>) -> String {
     }
     steps.push(format!("mv -f \"$t\" {q}"));
     format!(
-        "um=$(umask); t={temp}; trap 'rm -f \"$t\"' EXIT INT TERM HUP; umask 077; \
+        "t={temp}; trap 'rm -f \"$t\"' EXIT INT TERM HUP; \
          {} && trap - EXIT",
         steps.join(" && ")
     )
@@ -278,8 +309,18 @@ pub async fn write_file(
             .unwrap_or_else(|| ".".into());
         script.push_str(&format!("mkdir -p -- {} && ", shell_quote(&parent)));
     }
-    script.push_str(&write_script(path, opts));
-    let out = ctx.exec_with(script, Some(data)).await?;
+    // Small text goes inside the command (printf, a shell builtin): no base64 or cat process
+    // on the host. Anything else (binary, NUL bytes, large) streams through stdin.
+    let inline = (data.len() <= INLINE_MAX && !data.contains(&0))
+        .then(|| std::str::from_utf8(&data).ok())
+        .flatten();
+    script.push_str(&write_script_with(path, opts, inline));
+    let stdin = if inline.is_some() {
+        None
+    } else {
+        Some(data.clone())
+    };
+    let out = ctx.exec_with(script, stdin).await?;
     if !out.success() {
         return Err(super::core::ModuleError::Failed(format!(
             "could not write {path}: {}",
@@ -288,6 +329,9 @@ pub async fn write_file(
     }
     Ok(backup_path(&out.stdout))
 }
+
+/// Content up to this size, valid UTF-8 without NUL bytes, is written from the command itself.
+const INLINE_MAX: usize = 64 * 1024;
 
 /// The backup path a write reported, if any.
 pub fn backup_path(stdout: &[u8]) -> Option<String> {
@@ -405,6 +449,66 @@ mod tests {
             let st = parse_probe(&out.stdout).unwrap();
             assert_eq!(st.content.as_deref(), Some(*data), "case {i}");
         }
+    }
+
+    #[tokio::test]
+    async fn inline_and_streamed_writes_give_exact_bytes_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::Local(LocalConnection::new("t"));
+        let script = |path: &str, o: &WriteOpts<'_>, data: &[u8]| {
+            let inline = (data.len() <= INLINE_MAX && !data.contains(&0))
+                .then(|| std::str::from_utf8(data).ok())
+                .flatten();
+            (
+                write_script_with(path, o, inline),
+                inline.is_none().then(|| data.to_vec()),
+            )
+        };
+        let cases: [(&[u8], Option<&str>, u32); 5] = [
+            // inline text, a mode within 0666: created with it (no chmod)
+            (b"it's \"quoted\" $HOME `x` \\n %s\n", Some("0640"), 0o640),
+            // an executable mode needs chmod
+            ("#!/bin/sh\necho héllo\n".as_bytes(), Some("0755"), 0o755),
+            // binary (NUL) streams through stdin
+            (b"a\0b", Some("0600"), 0o600),
+            // symbolic modes go through chmod
+            (b"x\n", Some("u=rw,go=r"), 0o644),
+            // no final newline
+            (b"no newline", Some("0444"), 0o444),
+        ];
+        for (i, (data, mode, want)) in cases.iter().enumerate() {
+            let p = d.path().join(format!("f{i}")).display().to_string();
+            let o = WriteOpts {
+                mode: *mode,
+                ..Default::default()
+            };
+            let (cmd, stdin) = script(&p, &o, data);
+            let out = sh(&c, cmd, stdin).await;
+            assert!(out.success(), "case {i}: {}", out.stderr_str());
+            assert_eq!(std::fs::read(&p).unwrap(), *data, "case {i}");
+            let m = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(m, *want, "case {i}: mode {m:o}");
+        }
+        // Rewriting without a mode keeps the file's mode.
+        let p = d.path().join("f2").display().to_string();
+        let st =
+            parse_probe(&sh(&c, probe_script(&p, Want::default()), None).await.stdout).unwrap();
+        let o = WriteOpts {
+            existing: Some(&st),
+            ..Default::default()
+        };
+        let (cmd, stdin) = script(&p, &o, b"new\n");
+        assert!(sh(&c, cmd, stdin).await.success());
+        let m = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(m, 0o600);
+        // No temp file left behind.
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("homelab-tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[tokio::test]
