@@ -237,31 +237,8 @@ pub fn parse_stat(text: &str) -> std::collections::HashMap<String, Have> {
     m
 }
 
-/// Shell-style pattern match (`*`, `?`), on the whole name.
-pub fn glob(p: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
+/// Shell-style pattern match (`*`, `?`), on the whole name: the same rule as ssh_config's.
+pub use crate::transport::ssh_config::wildcard as glob;
 
 fn excluded(name: &str, ex: &[String]) -> bool {
     let n = name.trim_end_matches('/');
