@@ -72,24 +72,15 @@ pub async fn run_su_pipe(
                 Ok(m) => m,
                 Err(_) => {
                     let _ = channel.signal(russh::Sig::KILL).await;
-                    break Some(if driver.escalated() {
-                        TransportError::CommandTimeout {
-                            host: host.to_string(),
-                            what: format!(
-                                "command '{}' (as {} with su)",
-                                short(&req.command),
-                                b.user
-                            ),
-                            secs: req.timeout.map(|t| t.as_secs()).unwrap_or_default(),
-                        }
-                    } else if driver.password_sent() {
-                        become_err(BecomeError::Other(format!(
-                            "su gave no answer to the password within {} s",
-                            prompt_timeout.as_secs()
-                        )))
-                    } else {
-                        become_err(driver.no_prompt(prompt_timeout.as_secs()))
-                    });
+                    break Some(timed_out(
+                        host,
+                        b,
+                        req,
+                        driver.escalated(),
+                        driver.password_sent(),
+                        || driver.no_prompt(prompt_timeout.as_secs()),
+                        prompt_timeout,
+                    ));
                 }
             },
             None => channel.wait().await,
@@ -226,24 +217,15 @@ pub async fn run_su_pty(
                         break Ok(out);
                     }
                     let _ = channel.signal(russh::Sig::KILL).await;
-                    break Err(if driver.escalated() {
-                        TransportError::CommandTimeout {
-                            host: host.to_string(),
-                            what: format!(
-                                "command '{}' (as {} with su)",
-                                short(&req.command),
-                                b.user
-                            ),
-                            secs: req.timeout.map(|t| t.as_secs()).unwrap_or_default(),
-                        }
-                    } else if driver.password_sent() {
-                        become_err(BecomeError::Other(format!(
-                            "su gave no answer to the password within {} s",
-                            prompt_timeout.as_secs()
-                        )))
-                    } else {
-                        become_err(driver.no_prompt(prompt_timeout.as_secs()))
-                    });
+                    break Err(timed_out(
+                        host,
+                        b,
+                        req,
+                        driver.escalated(),
+                        driver.password_sent(),
+                        || driver.no_prompt(prompt_timeout.as_secs()),
+                        prompt_timeout,
+                    ));
                 }
             },
             None => channel.wait().await,
@@ -296,6 +278,37 @@ pub async fn run_su_pty(
     let _ = channel.eof().await;
     let _ = channel.close().await;
     outcome
+}
+
+/// Why a wait on su's channel ran out: the command's own time limit once su let it run, else su
+/// never answered the password, or never asked for it.
+fn timed_out(
+    host: &str,
+    b: &Become,
+    req: &ExecRequest,
+    escalated: bool,
+    password_sent: bool,
+    no_prompt: impl FnOnce() -> BecomeError,
+    prompt_timeout: Duration,
+) -> TransportError {
+    let source = if escalated {
+        return TransportError::CommandTimeout {
+            host: host.to_string(),
+            what: format!("command '{}' (as {} with su)", short(&req.command), b.user),
+            secs: req.timeout.map(|t| t.as_secs()).unwrap_or_default(),
+        };
+    } else if password_sent {
+        BecomeError::Other(format!(
+            "su gave no answer to the password within {} s",
+            prompt_timeout.as_secs()
+        ))
+    } else {
+        no_prompt()
+    };
+    TransportError::Become {
+        host: host.to_string(),
+        source,
+    }
 }
 
 fn short(s: &str) -> String {
