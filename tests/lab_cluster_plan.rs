@@ -9,7 +9,7 @@ use std::path::Path;
 const HOSTS: [&str; 3] = ["node1", "node2", "node3"];
 
 fn snapshot(host: &str) -> String {
-    let r = lab_sh(
+    lab_out(
         host,
         "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' | md5sum; \
          for f in /etc/hosts /etc/hostname /etc/fstab /etc/haproxy/haproxy.cfg \
@@ -17,9 +17,7 @@ fn snapshot(host: &str) -> String {
            if [ -e $f ]; then echo \"$f $(md5sum < $f)\"; else echo \"$f absent\"; fi; done; \
          ls /etc/systemd/system /var/lib/apt/lists | md5sum; getent group microk8s; \
          cat /proc/sys/net/ipv4/ip_forward",
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    r.stdout.lines().skip(1).collect::<Vec<_>>().join("\n")
+    )
 }
 
 #[test]
@@ -75,10 +73,7 @@ fn cluster_plan_on_the_lab_is_whole_and_changes_nothing() {
         assert!(out.contains(want), "the plan lacks {want:?}:\n{out}");
     }
     for h in HOSTS {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{h} ")) && l.contains("ok="))
-            .unwrap_or("");
+        let line = recap_line(out, h);
         assert!(
             line.contains("failed=0") && !line.contains("changed=0"),
             "{out}"

@@ -40,13 +40,6 @@ fn result_of(r: &Run, task: &str, host: &str) -> Value {
         .unwrap_or_else(|| panic!("no result of '{task}' on {host}:\n{}", r.all()))
 }
 
-/// A command's output on a lab host, as root, without the run's header line.
-fn sh(host: &str, cmd: &str) -> String {
-    let r = lab_sh(host, cmd);
-    assert_eq!(r.code, 0, "{cmd}: {}", r.all());
-    r.stdout.lines().skip(1).collect::<Vec<_>>().join("\n")
-}
-
 /// The same as the login user (no become).
 fn sh_user(host: &str, cmd: &str) -> String {
     let r = homelab(&["run", "-i", "lab", host, "-m", "shell", "-a", cmd], &[]);
@@ -75,14 +68,14 @@ fn facts_match_the_hosts() {
         let f = result_of(&r, "all facts", host)["ansible_facts"].clone();
         assert!(f.is_object(), "{host}: {}", r.all());
         // Names.
-        let hostname = sh(host, "hostname");
+        let hostname = lab_out(host, "hostname");
         assert_eq!(f["hostname"], hostname.trim(), "{host}");
         assert_eq!(f["nodename"], hostname.trim());
-        assert_eq!(f["kernel"], sh(host, "uname -r").trim());
-        assert_eq!(f["machine_id"], sh(host, "cat /etc/machine-id").trim());
-        assert_eq!(f["architecture"], sh(host, "uname -m").trim());
+        assert_eq!(f["kernel"], lab_out(host, "uname -r").trim());
+        assert_eq!(f["machine_id"], lab_out(host, "cat /etc/machine-id").trim());
+        assert_eq!(f["architecture"], lab_out(host, "uname -m").trim());
         // Distribution.
-        let os = sh(host, "cat /etc/os-release");
+        let os = lab_out(host, "cat /etc/os-release");
         let codename = os
             .lines()
             .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
@@ -93,26 +86,26 @@ fn facts_match_the_hosts() {
         assert_eq!(f["distribution_release"], codename);
         assert_eq!(
             f["distribution_version"],
-            sh(host, "cat /etc/debian_version").trim()
+            lab_out(host, "cat /etc/debian_version").trim()
         );
         assert_eq!(f["pkg_mgr"], "apt");
         assert_eq!(f["service_mgr"], "systemd");
         // Network: the default route and the address on its device.
-        let route = sh(host, "ip -4 route show default");
+        let route = lab_out(host, "ip -4 route show default");
         let w: Vec<&str> = route.split_whitespace().collect();
         let gw = w[w.iter().position(|x| *x == "via").unwrap() + 1];
         let dev = w[w.iter().position(|x| *x == "dev").unwrap() + 1];
         let d4 = &f["default_ipv4"];
         assert_eq!(d4["gateway"], gw, "{host}: {d4}");
         assert_eq!(d4["interface"], dev);
-        let addr = sh(host, &format!("ip -4 -o addr show dev {dev}"));
+        let addr = lab_out(host, &format!("ip -4 -o addr show dev {dev}"));
         let cidr = addr.split_whitespace().nth(3).unwrap();
         let (ip, prefix) = cidr.split_once('/').unwrap();
         assert_eq!(d4["address"], ip);
         assert_eq!(d4["prefix"], prefix);
         assert_eq!(
             d4["macaddress"],
-            sh(host, &format!("cat /sys/class/net/{dev}/address")).trim()
+            lab_out(host, &format!("cat /sys/class/net/{dev}/address")).trim()
         );
         assert_eq!(f["all_ipv4_addresses"], serde_json::json!([ip]));
         assert!(f["interfaces"]
@@ -121,14 +114,14 @@ fn facts_match_the_hosts() {
             .contains(&Value::from(dev)));
         assert_eq!(f[dev]["ipv4"]["address"], ip);
         assert_eq!(f["lo"]["type"], "loopback");
-        let ns: Vec<String> = sh(host, "cat /etc/resolv.conf")
+        let ns: Vec<String> = lab_out(host, "cat /etc/resolv.conf")
             .lines()
             .filter_map(|l| l.strip_prefix("nameserver "))
             .map(|s| s.trim().to_string())
             .collect();
         assert_eq!(f["dns"]["nameservers"], serde_json::json!(ns));
         // Hardware.
-        let meminfo = sh(host, "cat /proc/meminfo");
+        let meminfo = lab_out(host, "cat /proc/meminfo");
         let kb = |k: &str| -> u64 {
             meminfo
                 .lines()
@@ -139,7 +132,7 @@ fn facts_match_the_hosts() {
         };
         assert_eq!(f["memtotal_mb"], kb("MemTotal:") / 1024);
         assert_eq!(f["swaptotal_mb"], kb("SwapTotal:") / 1024);
-        let nproc: u64 = sh(host, "nproc").trim().parse().unwrap();
+        let nproc: u64 = lab_out(host, "nproc").trim().parse().unwrap();
         assert_eq!(f["processor_vcpus"], nproc);
         assert_eq!(f["processor_nproc"], nproc);
         let root = f["mounts"]
@@ -149,7 +142,7 @@ fn facts_match_the_hosts() {
             .find(|m| m["mount"] == "/")
             .cloned()
             .unwrap_or_else(|| panic!("no / in {}", f["mounts"]));
-        let df = sh(host, "df -P -k /");
+        let df = lab_out(host, "df -P -k /");
         let total: u64 = df
             .lines()
             .nth(1)

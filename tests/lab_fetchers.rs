@@ -47,13 +47,6 @@ fn sh_out(host: &str, cmd: &str) -> String {
     }
 }
 
-fn recap(out: &str, host: &str) -> String {
-    out.lines()
-        .find(|l| l.starts_with(&format!("{host} ")))
-        .unwrap_or("")
-        .to_string()
-}
-
 fn apt_install(host: &str, cmd: &str, pkgs: &str) {
     let r = lab_sh(
         host,
@@ -176,7 +169,11 @@ fn get_url_unarchive_git() {
     let book = fixture("fetchers.yml");
     let r = homelab(&["plan", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, HOST).contains("changed=3"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=3"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("(downloaded from http://"),
         "{}",
@@ -188,7 +185,11 @@ fn get_url_unarchive_git() {
     // The real run downloads, verifies, sets the mode; the second run downloads nothing.
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, HOST).contains("changed=3"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=3"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         sh_out(
             HOST,
@@ -200,7 +201,11 @@ fn get_url_unarchive_git() {
     assert_eq!(sh_out(HOST, "cat /srv/husr/other.txt"), "other\n");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         (http.gets("/payload.txt"), http.gets("/other.txt")),
         (1, 1),
@@ -240,7 +245,11 @@ fn get_url_unarchive_git() {
     assert_eq!(sh_out(HOST, "ls -d /srv/husr-x 2>/dev/null"), "");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, HOST).contains("changed=5"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=5"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         sh_out(
             HOST,
@@ -251,11 +260,19 @@ fn get_url_unarchive_git() {
     );
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // A file changed on the host is unpacked again.
     lab_sh(HOST, "echo tampered > /srv/husr-x/pkg/README");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(sh_out(HOST, "cat /srv/husr-x/pkg/README"), "husr\n");
 
     // git: a bare repository on the host itself.
@@ -305,10 +322,18 @@ fn get_url_unarchive_git() {
         r
     };
     let r = git("", "plan");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(head(), "", "check mode cloned");
     let r = git("", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains(&format!("before= after={c1}")),
         "{}",
@@ -316,11 +341,19 @@ fn get_url_unarchive_git() {
     );
     assert_eq!(head(), c1);
     let r = git("", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // A new commit upstream: HEAD moves.
     let c2 = commit("two");
     let r = git("", "plan");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(head(), c1, "check mode updated");
     let r = git("", "apply");
     assert!(
@@ -331,12 +364,24 @@ fn get_url_unarchive_git() {
     assert_eq!(head(), c2);
     // A tag, then back to the branch.
     let r = git("ver=v1", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(head(), c1);
     let r = git("ver=v1", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     let r = git("ver=main", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(head(), c2);
     assert_eq!(
         sh_out(HOST, "git -C /srv/husr-clone rev-parse --abbrev-ref HEAD").trim(),
@@ -362,7 +407,11 @@ fn get_url_unarchive_git() {
         ""
     );
     let r = git("force=true", "apply");
-    assert!(recap(&r.stdout, HOST).contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, HOST).contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(sh_out(HOST, "cat /srv/husr-clone/file.txt"), "two\n");
 
     drop(http);

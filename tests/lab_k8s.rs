@@ -57,20 +57,6 @@ fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-fn sh(host: &str, cmd: &str) -> String {
-    let r = lab_sh(host, cmd);
-    assert_eq!(r.code, 0, "on {host}: {cmd}\n{}", r.all());
-    // `homelab run` prints "HOST | CHANGED | rc=0 | ... >>" above the command's output.
-    // Without output there is only that line, without ">>".
-    match r.stdout.split_once(">>\n") {
-        Some((head, out)) if head.starts_with(host) => out.to_string(),
-        _ if r.stdout.starts_with(&format!("{host} | ")) && !r.stdout.contains(">>") => {
-            String::new()
-        }
-        _ => r.stdout,
-    }
-}
-
 /// What a host's doubles recorded: "TOOL ARGV" in call order.
 fn calls(host: &str) -> Vec<String> {
     timed_calls(host).into_iter().map(|(_, c)| c).collect()
@@ -78,7 +64,7 @@ fn calls(host: &str) -> Vec<String> {
 
 /// The same with each call's wall-clock time (the lab's hosts share the machine's clock).
 fn timed_calls(host: &str) -> Vec<(f64, String)> {
-    sh(host, "cat /var/log/hk8s-doubles.log 2>/dev/null; true")
+    lab_out(host, "cat /var/log/hk8s-doubles.log 2>/dev/null; true")
         .lines()
         .filter_map(|l| {
             let mut w = l.splitn(3, ' ');
@@ -114,19 +100,12 @@ fn reset(flavour: &str, extra: &[&str]) -> Run {
 
 fn clear_logs() {
     for h in HOSTS {
-        sh(h, ": > /var/log/hk8s-doubles.log");
+        lab_out(h, ": > /var/log/hk8s-doubles.log");
     }
 }
 
 fn members() -> String {
-    sh("node1", "cat /var/lib/hk8s-doubles/members")
-}
-
-fn recap<'a>(out: &'a str, host: &str) -> &'a str {
-    out.lines()
-        .rev()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains(" ok="))
-        .unwrap_or("")
+    lab_out("node1", "cat /var/lib/hk8s-doubles/members")
 }
 
 fn no_mutating_calls(what: &str) {
@@ -197,8 +176,8 @@ impl Doubles {
         let d = Doubles { _keys: keys };
         for h in HOSTS {
             // A previous run that was killed may have left state behind.
-            sh(h, CLEANUP);
-            sh(h, &script);
+            lab_out(h, CLEANUP);
+            lab_out(h, &script);
         }
         d
     }
@@ -377,11 +356,11 @@ fn microk8s_cluster() {
     assert!(!kc.contains("16443"), "{kc}");
     // The API certificate names the floating IP on every node.
     for h in HOSTS {
-        let t = sh(h, "cat /var/snap/microk8s/current/certs/csr.conf.template");
+        let t = lab_out(h, "cat /var/snap/microk8s/current/certs/csr.conf.template");
         assert!(t.contains("#MOREIPS\nIP.99 = 10.213.0.100\n"), "{h}: {t}");
     }
     // The microk8s group has the lab user.
-    assert!(sh("node2", "id -nG homelab").contains("microk8s"));
+    assert!(lab_out("node2", "id -nG homelab").contains("microk8s"));
     clear_logs();
 
     // A second run changes nothing and makes no token.
@@ -389,7 +368,7 @@ fn microk8s_cluster() {
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
         assert!(
-            recap(&r.stdout, h).contains("changed=0 "),
+            recap_line(&r.stdout, h).contains("changed=0 "),
             "{h}: {}",
             r.stdout
         );
@@ -402,7 +381,7 @@ fn microk8s_cluster() {
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
         assert!(
-            recap(&r.stdout, h).contains("changed=0 "),
+            recap_line(&r.stdout, h).contains("changed=0 "),
             "{h}: {}",
             r.stdout
         );
@@ -439,7 +418,7 @@ fn microk8s_cluster() {
     );
     for h in HOSTS {
         assert_eq!(
-            sh(h, "ls /snap/bin/microk8s 2>/dev/null; true").trim(),
+            lab_out(h, "ls /snap/bin/microk8s 2>/dev/null; true").trim(),
             "",
             "{h}"
         );
@@ -471,8 +450,8 @@ fn microk8s_failed_join_and_expired_token() {
     no_mutating_calls("unknown flavour");
     clear_logs();
     // node2's first token is issued expired; node3's join is refused.
-    sh("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
-    sh("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
+    lab_out("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
+    lab_out("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
 
     let r = run("apply", "microk8s", &kubeconfig, &[]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -486,12 +465,16 @@ fn microk8s_failed_join_and_expired_token() {
         r.stdout
     );
     assert!(
-        recap(&r.stdout, "node3").contains("failed=1"),
+        recap_line(&r.stdout, "node3").contains("failed=1"),
         "{}",
         r.stdout
     );
     for h in ["node1", "node2"] {
-        assert!(recap(&r.stdout, h).contains("failed=0"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, h).contains("failed=0"),
+            "{}",
+            r.stdout
+        );
     }
     // node2's expired token was refused, a new one made once, and the join went through.
     let n2 = calls("node2");
@@ -516,7 +499,7 @@ fn microk8s_failed_join_and_expired_token() {
     // delegation though it is outside the limit; node2 is not touched.
     let r = run("apply", "microk8s", &kubeconfig, &["-l", "node3"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r.stdout, "node2").is_empty(), "{}", r.stdout);
+    assert!(recap_line(&r.stdout, "node2").is_empty(), "{}", r.stdout);
     let n1 = calls("node1");
     assert_eq!(
         n1.iter()
@@ -537,7 +520,7 @@ fn microk8s_failed_join_and_expired_token() {
     );
 
     // A node that stays NotReady fails verify, with the nodes as the first master lists them.
-    sh("node1", "echo node3 > /var/lib/hk8s-doubles/notready");
+    lab_out("node1", "echo node3 > /var/lib/hk8s-doubles/notready");
     let r = run("apply", "microk8s", &kubeconfig, &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -547,7 +530,7 @@ fn microk8s_failed_join_and_expired_token() {
         r.stdout
     );
     assert!(
-        recap(&r.stdout, "node1").contains("failed=1"),
+        recap_line(&r.stdout, "node1").contains("failed=1"),
         "{}",
         r.stdout
     );
@@ -638,7 +621,7 @@ fn kubeadm_cluster() {
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
         assert!(
-            recap(&r.stdout, h).contains("changed=0 "),
+            recap_line(&r.stdout, h).contains("changed=0 "),
             "{h}: {}",
             r.stdout
         );
@@ -696,7 +679,7 @@ fn kubeadm_cluster() {
     );
     for h in HOSTS {
         assert_eq!(
-            sh(
+            lab_out(
                 h,
                 "ls /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>/dev/null; true"
             )
@@ -722,7 +705,7 @@ fn kubeadm_failed_join_and_expired_token() {
     let kubeconfig = tmp.path().join("kubeconfig");
     let _doubles = Doubles::install();
     // A failed init fails node1 with kubeadm's message; nobody joins a cluster that is not there.
-    sh("node1", "touch /var/lib/hk8s-doubles/fail-next-init");
+    lab_out("node1", "touch /var/lib/hk8s-doubles/fail-next-init");
     let r = run("apply", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -741,13 +724,13 @@ fn kubeadm_failed_join_and_expired_token() {
         );
     }
     assert_eq!(
-        sh("node1", "ls /etc/kubernetes/admin.conf 2>/dev/null; true").trim(),
+        lab_out("node1", "ls /etc/kubernetes/admin.conf 2>/dev/null; true").trim(),
         ""
     );
     clear_logs();
     // The first token made after init (node2's) is expired; node3's join is refused.
-    sh("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
-    sh("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
+    lab_out("node1", "touch /var/lib/hk8s-doubles/expire-next-token");
+    lab_out("node3", "touch /var/lib/hk8s-doubles/fail-next-join");
 
     let r = run("apply", "kubeadm", &kubeconfig, &[]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -760,12 +743,16 @@ fn kubeadm_failed_join_and_expired_token() {
         r.stdout
     );
     assert!(
-        recap(&r.stdout, "node3").contains("failed=1"),
+        recap_line(&r.stdout, "node3").contains("failed=1"),
         "{}",
         r.stdout
     );
     for h in ["node1", "node2"] {
-        assert!(recap(&r.stdout, h).contains("failed=0"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, h).contains("failed=0"),
+            "{}",
+            r.stdout
+        );
     }
     let n2 = calls("node2");
     assert_eq!(
@@ -805,7 +792,7 @@ fn kubeadm_install_plan() {
     }
     let state = "ls /etc/apt/sources.list.d/kubernetes.sources /etc/apt/keyrings/kubernetes-apt-keyring.asc \
                  /etc/containerd 2>/dev/null; dpkg-query -W containerd kubelet 2>/dev/null; true";
-    let before = sh("node1", state);
+    let before = lab_out("node1", state);
     let roles = repo().join("playbooks/roles").display().to_string();
     let r = homelab(
         &["plan", &fixture("kubeadm_install.yml"), "-i", "lab"],
@@ -835,7 +822,7 @@ fn kubeadm_install_plan() {
         .position(|l| l.contains("the Kubernetes repository key, downloaded from"))
         .unwrap_or_else(|| panic!("{}", r.stdout));
     assert_eq!(lines[get_url + 1], "skipping: [node1]", "{}", r.stdout);
-    assert_eq!(sh("node1", state), before);
+    assert_eq!(lab_out("node1", state), before);
 }
 
 /// A signed flat apt repository on the controller: kubelet, kubeadm and kubectl 1.31.2-1.1
@@ -984,7 +971,7 @@ fn kubeadm_install_real() {
         return;
     };
     // containerd must not be there already (the test removes it at the end).
-    let had = sh(
+    let had = lab_out(
         "node1",
         "dpkg-query -W -f '${Status}' containerd 2>/dev/null; true",
     );
@@ -1007,7 +994,7 @@ fn kubeadm_install_real() {
         ));
     }
     script.push_str("chmod -R a+rX /srv/hk8s-repo\n");
-    sh("node1", &script);
+    lab_out("node1", &script);
     let vars = tmp.path().join("vars.json");
     std::fs::write(
         &vars,
@@ -1023,7 +1010,7 @@ fn kubeadm_install_real() {
         &[("ANSIBLE_ROLES_PATH", &roles)],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let state = sh(
+    let state = lab_out(
         "node1",
         "cat /etc/apt/sources.list.d/hk8s-kubernetes.sources; \
          dpkg-query -W -f '${Package} ${Version} ${Status}\\n' kubelet kubeadm kubectl; \
@@ -1056,7 +1043,7 @@ fn kubeadm_install_real() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=0 "),
+        recap_line(&r.stdout, "node1").contains("changed=0 "),
         "{}",
         r.stdout
     );

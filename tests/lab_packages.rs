@@ -62,13 +62,6 @@ fn apply(book: &str, extra: &[&str]) -> Run {
     homelab(&args, &[])
 }
 
-fn recap<'a>(r: &'a Run, host: &str) -> &'a str {
-    r.stdout
-        .lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("ok="))
-        .unwrap_or("")
-}
-
 #[test]
 fn apt_plan_install_idempotent_fixed_absent_purge() {
     if !shared_lab() {
@@ -90,7 +83,11 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert!(r.stdout.contains("-tree: not installed"), "{}", r.stdout);
     assert!(r.stdout.contains("-sl: not installed"), "{}", r.stdout);
     assert!(r.stdout.contains("would install tree"), "{}", r.stdout);
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         (dpkg("node1", "tree sl"), dpkg("node2", "tree sl")),
         before,
@@ -102,7 +99,11 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     let r = apply(&book, &["-e", "pkgs=tree,sl", "--diff"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["node1", "node2"] {
-        assert!(recap(&r, h).contains("changed=1"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, h).contains("changed=1"),
+            "{}",
+            r.stdout
+        );
         let v = installed(h, "tree").expect("tree installed");
         assert!(r.stdout.contains(&format!("+tree: {v}")), "{}", r.stdout);
         assert!(installed(h, "sl").is_some());
@@ -110,7 +111,11 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     let r = apply(&book, &["-e", "pkgs=tree,sl"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["node1", "node2"] {
-        assert!(recap(&r, h).contains("changed=0"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, h).contains("changed=0"),
+            "{}",
+            r.stdout
+        );
     }
 
     // absent keeps config files (dpkg "rc" where the package has any); purge removes all.
@@ -134,7 +139,11 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
         &book,
         &["-e", "pkgs=tree", "-e", "pkg_state=absent", "-l", "node1"],
     );
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     let r = apply(
         &book,
         &[
@@ -158,7 +167,11 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(installed("node1", "tree").as_deref(), Some("2.1.0-1"));
     let r = apply(&book, &["-e", "pkgs=tree=2.1.0-1", "-l", "node1"]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // A version that does not exist fails with the versions there are, and changes nothing.
     let r = apply(&book, &["-e", "pkgs=tree=0.0.1-9", "-l", "node1"]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -189,8 +202,12 @@ fn apt_missing_package_fails_with_apts_message_other_host_goes_on() {
         "{}",
         r.stdout
     );
-    assert!(recap(&r, "node1").contains("failed=1"), "{}", r.stdout);
-    let n2 = recap(&r, "node2");
+    assert!(
+        recap_line(&r.stdout, "node1").contains("failed=1"),
+        "{}",
+        r.stdout
+    );
+    let n2 = recap_line(&r.stdout, "node2");
     assert!(
         n2.contains("ok=2") && n2.contains("failed=0"),
         "{}",
@@ -306,7 +323,11 @@ fn package_and_dpkg_selections() {
     assert!(r.stdout.contains("\"use\": \"apt\""), "{}", r.stdout);
     assert!(installed("node1", "figlet").is_some());
     let r = apply(&book, &["-e", "st=present"]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // Hold: plan shows it and changes nothing, apply holds, a second run changes nothing.
     let r = homelab(&["plan", &book, "-i", "lab", "-e", "sel=hold"], &[]);
@@ -321,10 +342,18 @@ fn package_and_dpkg_selections() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(selection("node1", "figlet"), "hold");
     let r = apply(&book, &["-e", "sel=hold"]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // Unhold.
     let r = apply(&book, &["-e", "sel=install"]);
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(selection("node1", "figlet"), "install");
 
     // A package dpkg does not know: refused clearly, nothing changed.
@@ -356,7 +385,11 @@ fn package_and_dpkg_selections() {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
 
     // package state=absent removes it.
     let r = apply(&book, &["-e", "st=absent"]);
@@ -447,7 +480,11 @@ fn repositories_and_keys() {
     // Apply: written (the .gpg keyring dearmored), apt-get update still works; then idempotent.
     let r = apply(&book, &["-e", &vars("present")]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=3"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=3"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         present_files("node1").len(),
         4,
@@ -465,7 +502,11 @@ fn repositories_and_keys() {
         r2.stdout
     );
     let r = apply(&book, &["-e", &vars("present")]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // A source apt cannot read: fails with apt's message, put back.
     let r = apply(&fixture("packages_badrepo.yml"), &[]);
@@ -514,7 +555,11 @@ fn repositories_and_keys() {
         present_files("node1")
     );
     let r = apply(&book, &["-e", &vars("absent")]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -580,7 +625,11 @@ fn apt_installs_a_deb_file_on_the_host() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(installed("node1", "sl").is_some());
     let r = apply(&book, &["-e", &deb]);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // A .deb that is not there.
     let r = apply(&book, &["-e", "deb=/tmp/homelab-pkg-deb/nothere.deb"]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -616,7 +665,11 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
     );
     // Never failed in check mode: the cache update would come first.
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node3").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("would update the package cache, then would install tree"),

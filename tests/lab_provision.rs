@@ -21,7 +21,7 @@ fn fixture(name: &str) -> String {
 
 /// Everything the playbook could change on a host, as text.
 fn snapshot(host: &str) -> String {
-    let r = lab_sh(
+    lab_out(
         host,
         "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' | md5sum; \
          dpkg-query -W -f '${Package} ${Status}\\n' tree haproxy 2>&1; \
@@ -31,27 +31,7 @@ fn snapshot(host: &str) -> String {
          ls -la /home; cat /home/prov-admin/.ssh/authorized_keys 2>&1; \
          cat /etc/sysctl.d/60-provision.conf 2>&1; cat /proc/sys/net/ipv4/ip_forward; \
          ls -la /etc/systemd/system; findmnt -n /srv/scratch; ls /var/lib/apt/lists | md5sum",
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    // Without the header line (it carries timings).
-    r.stdout.lines().skip(1).collect::<Vec<_>>().join("\n")
-}
-
-fn boot_id(host: &str) -> String {
-    let r = lab_sh(host, "cat /proc/sys/kernel/random/boot_id");
-    assert_eq!(r.code, 0, "{}", r.all());
-    r.stdout
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-fn recap<'a>(out: &'a str, host: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("ok="))
-        .unwrap_or("")
+    )
 }
 
 #[test]
@@ -98,7 +78,7 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
         );
     }
     for h in HOSTS {
-        let line = recap(&r.stdout, h);
+        let line = recap_line(&r.stdout, h);
         assert!(line.contains("failed=0"), "{}", r.stdout);
     }
     let after: Vec<String> = HOSTS.iter().map(|h| snapshot(h)).collect();
@@ -110,7 +90,7 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &extra], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
-        let line = recap(&r.stdout, h);
+        let line = recap_line(&r.stdout, h);
         assert!(
             line.contains("failed=0") && !line.contains("changed=0"),
             "{}",
@@ -122,13 +102,13 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
     assert_eq!(now[1], boots[1], "node2 rebooted");
     assert_ne!(now[2], boots[2], "node3 did not reboot");
     for h in HOSTS {
-        let r = lab_sh(
+        let out = lab_out(
             h,
             "systemctl is-active haproxy; systemctl is-enabled haproxy; \
              findmnt -n -o FSTYPE /srv/scratch; id -nG prov-admin; sysctl -n net.ipv4.ip_forward; \
              dpkg-query -W -f '${Status}\\n' tree",
         );
-        let got: Vec<&str> = r.stdout.lines().skip(1).collect();
+        let got: Vec<&str> = out.lines().collect();
         assert_eq!(
             got,
             [
@@ -139,8 +119,7 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
                 "1",
                 "install ok installed"
             ],
-            "{h}: {}",
-            r.all()
+            "{h}: {out}"
         );
     }
     // The key logs in.
@@ -170,7 +149,7 @@ fn provision_a_fresh_lab_plan_apply_and_again() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &extra], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in HOSTS {
-        let line = recap(&r.stdout, h);
+        let line = recap_line(&r.stdout, h);
         assert!(
             line.contains("changed=0") && line.contains("failed=0"),
             "second run: {}",

@@ -14,16 +14,6 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-fn boot_id(host: &str) -> String {
-    let r = lab_sh(host, "cat /proc/sys/kernel/random/boot_id");
-    assert_eq!(r.code, 0, "{}", r.all());
-    r.stdout
-        .lines()
-        .find(|l| l.len() == 36 && l.matches('-').count() == 4)
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn reboot_and_wait_for_connection() {
     if !shared_lab() {

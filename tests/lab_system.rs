@@ -28,15 +28,6 @@ fn play(cmd: &str, book: &str, extra: &str) -> Run {
     homelab(&args, &[])
 }
 
-/// The recap line of `host`.
-fn recap<'a>(r: &'a Run, host: &str) -> &'a str {
-    r.stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with(&format!("{host} ")))
-        .unwrap_or("")
-}
-
 /// What a shell command printed on a host (as root), without the ad-hoc header.
 fn sh_out(host: &str, cmd: &str) -> String {
     let r = lab_sh(host, &format!("{{ {cmd} ; }} 2>&1; true"));
@@ -81,7 +72,11 @@ fn systemd_and_service_units() {
     // Check mode: the plan says the unit would be written, started and enabled; nothing changes.
     let r = play("plan", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=2"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=2"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("\"state\": \"active\""), "{}", r.stdout);
     assert_eq!(unit_state("node1", "hsys-test"), absent);
     assert_eq!(
@@ -92,19 +87,35 @@ fn systemd_and_service_units() {
     // Start and enable; the second run changes nothing.
     let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node2").contains("changed=2"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=2"),
+        "{}",
+        r.stdout
+    );
     for h in ["node1", "node2"] {
         assert_eq!(unit_state(h, "hsys-test"), "A=active E=enabled");
     }
     let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
-    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // Check mode of a stop: reported with its state diff, the unit keeps running.
     let r = play("plan", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("\"state\": \"inactive\""), "{}", r.stdout);
     assert_eq!(unit_state("node1", "hsys-test"), "A=active E=enabled");
 
@@ -115,21 +126,41 @@ fn systemd_and_service_units() {
         r#"{"st":"started","en":true}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=enabled");
     let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // systemd: disable (already stopped), then idempotent.
     let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=disabled");
     let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // Mask and unmask a unit whose file is in a vendor folder (a unit file in /etc cannot be
     // masked: the mask is a link in its place).
@@ -140,7 +171,11 @@ fn systemd_and_service_units() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", masked);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     // Starting it while it stays masked fails clearly and changes nothing.
     let r = play(
         "apply",
@@ -158,7 +193,11 @@ fn systemd_and_service_units() {
         r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":false,"st":"started"}"#;
     let r = play("plan", "system_unit.yml", unmask);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", unmask);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -181,14 +220,14 @@ fn systemd_and_service_units() {
         "{}",
         r.stdout
     );
-    let n1 = recap(&r, "node1");
+    let n1 = recap_line(&r.stdout, "node1");
     assert!(
         n1.contains("failed=1") && n1.contains("ignored=1"),
         "{}",
         r.stdout
     );
     assert!(unit_state("node1", "hsys-nosuch").starts_with("A=inactive"));
-    let n2 = recap(&r, "node2");
+    let n2 = recap_line(&r.stdout, "node2");
     assert!(
         n2.contains("ok=3") && n2.contains("failed=0"),
         "{}",
@@ -222,7 +261,11 @@ fn sysctl_net_key_and_read_only_keys() {
     // Check mode: the file diff and the live value's diff; nothing changes.
     let r = play("plan", "system_sysctl.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains(&format!("+{key}={want}")), "{}", r.stdout);
     assert_eq!(live(), orig);
     assert!(file().contains("No such file"), "check mode wrote the file");
@@ -230,11 +273,19 @@ fn sysctl_net_key_and_read_only_keys() {
     // The real run writes the file and sets the live value; the second run changes nothing.
     let r = play("apply", "system_sysctl.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(file(), format!("{key}={want}"));
     assert_eq!(live(), want);
     let r = play("apply", "system_sysctl.yml", &extra);
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // state: absent takes the line out.
     let r = play(
@@ -242,7 +293,11 @@ fn sysctl_net_key_and_read_only_keys() {
         "system_sysctl.yml",
         &format!(r#"{{"k":"{key}","st":"absent"}}"#),
     );
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(file(), "");
     sh_out(
         "node1",
@@ -300,7 +355,11 @@ fn modprobe_in_a_container() {
     for cmd in ["plan", "apply"] {
         let r = play(cmd, "system_modprobe.yml", r#"{"m":"overlay"}"#);
         assert_eq!(r.code, 0, "{}", r.all());
-        assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, "node1").contains("changed=0"),
+            "{}",
+            r.stdout
+        );
     }
     // br_netfilter: loaded by the machine's kernel when /proc/sys/net/bridge shows in the
     // container; then ok, otherwise the clear refusal.
@@ -308,7 +367,11 @@ fn modprobe_in_a_container() {
     let r = play("apply", "system_modprobe.yml", r#"{"m":"br_netfilter"}"#);
     if bridge {
         assert_eq!(r.code, 0, "{}", r.all());
-        assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+        assert!(
+            recap_line(&r.stdout, "node1").contains("changed=0"),
+            "{}",
+            r.stdout
+        );
     } else {
         assert_eq!(r.code, 2, "{}", r.all());
         assert!(r.stdout.contains("the host is a container"), "{}", r.stdout);
@@ -318,7 +381,11 @@ fn modprobe_in_a_container() {
     let extra = r#"{"m":"hsys_dummy","pers":"present","p":"numdummies=2"}"#;
     let r = play("plan", "system_modprobe.yml", extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("+options hsys_dummy numdummies=2"),
         "{}",
@@ -355,7 +422,11 @@ fn modprobe_in_a_container() {
         r#"{"m":"hsys_dummy","st":"absent"}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -372,7 +443,11 @@ fn mount_a_tmpfs() {
     // Check mode: the fstab diff and the mount; nothing changes.
     let r = play("plan", "system_mount.yml", &st("mounted"));
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("+tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0"),
         "{}",
@@ -386,7 +461,11 @@ fn mount_a_tmpfs() {
     assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0");
     assert!(mounted().contains(" - tmpfs tmpfs "), "{}", mounted());
     let r = play("apply", "system_mount.yml", &st("mounted"));
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     // New options: the entry is rewritten and the filesystem remounted with them.
     let r = play(
@@ -395,7 +474,11 @@ fn mount_a_tmpfs() {
         r#"{"st":"mounted","o":"size=2m"}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node1").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=2m 0 0");
     assert!(mounted().contains("size=2048k"), "{}", mounted());
 
@@ -405,7 +488,11 @@ fn mount_a_tmpfs() {
     assert_eq!(mounted(), "");
     assert!(!fstab().is_empty());
     let r = play("apply", "system_mount.yml", &st("unmounted"));
-    assert!(recap(&r, "node1").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node1").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     let r = play("apply", "system_mount.yml", &st("remounted"));
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -468,7 +555,11 @@ fn hostname_on_node3() {
     assert_eq!(names(), "node3 node3");
     let r = play("plan", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node3").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("-node3\n+hsys-node3"), "{}", r.stdout);
     assert_eq!(names(), "node3 node3");
 
@@ -476,7 +567,11 @@ fn hostname_on_node3() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(names(), "hsys-node3 hsys-node3");
     let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
-    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node3").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     let r = play("apply", "system_hostname.yml", r#"{"n":"bad_name"}"#);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -520,7 +615,11 @@ fn timezone_on_node3() {
     let extra = format!(r#"{{"z":"{other}"}}"#);
     let r = play("plan", "system_timezone.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node3").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node3").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains(&format!("+{other}")), "{}", r.stdout);
     assert_eq!(zone(), orig);
 
@@ -528,7 +627,11 @@ fn timezone_on_node3() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(zone(), format!("{other} {other}"));
     let r = play("apply", "system_timezone.yml", &extra);
-    assert!(recap(&r, "node3").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node3").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     let r = play(
         "apply",
@@ -613,7 +716,11 @@ fn service_through_an_init_script() {
     let on = r#"{"st":"started","en":true}"#;
     let r = play("apply", "system_sysv.yml", on);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(recap(&r, "node2").contains("changed=2"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=2"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("+  \"state\": \"running\""),
         "{}",
@@ -621,11 +728,19 @@ fn service_through_an_init_script() {
     );
     assert_eq!(state(), "S01hsys-sv running");
     let r = play("apply", "system_sysv.yml", on);
-    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
 
     let off = r#"{"st":"stopped","en":false}"#;
     let r = play("plan", "system_sysv.yml", off);
-    assert!(recap(&r, "node2").contains("changed=1"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=1"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         state(),
         "S01hsys-sv running",
@@ -635,6 +750,10 @@ fn service_through_an_init_script() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(state(), "K01hsys-sv stopped");
     let r = play("apply", "system_sysv.yml", off);
-    assert!(recap(&r, "node2").contains("changed=0"), "{}", r.stdout);
+    assert!(
+        recap_line(&r.stdout, "node2").contains("changed=0"),
+        "{}",
+        r.stdout
+    );
     sh_out("node2", clean);
 }

@@ -41,13 +41,6 @@ fn sh_out(host: &str, cmd: &str) -> String {
     }
 }
 
-fn recap(out: &str, host: &str) -> String {
-    out.lines()
-        .find(|l| l.starts_with(&format!("{host} ")))
-        .unwrap_or("")
-        .to_string()
-}
-
 fn cleanup() {
     lab_sh(
         "node1",
@@ -78,7 +71,7 @@ fn users_groups_keys() {
     let r = homelab(&["plan", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=4"),
+        recap_line(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -101,7 +94,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars, "--diff"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=4"),
+        recap_line(&r.stdout, "node1").contains("changed=4"),
         "{}",
         r.stdout
     );
@@ -147,7 +140,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=0"),
+        recap_line(&r.stdout, "node1").contains("changed=0"),
         "{}",
         r.stdout
     );
@@ -156,7 +149,7 @@ fn users_groups_keys() {
     let gid = fixture("users_group_gid.yml");
     let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
     assert!(
-        recap(&r.stdout, "node1").contains("changed=1"),
+        recap_line(&r.stdout, "node1").contains("changed=1"),
         "{}",
         r.all()
     );
@@ -166,7 +159,7 @@ fn users_groups_keys() {
     );
     let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
     assert!(
-        recap(&r.stdout, "node1").contains("changed=0"),
+        recap_line(&r.stdout, "node1").contains("changed=0"),
         "{}",
         r.all()
     );
@@ -232,7 +225,7 @@ fn users_groups_keys() {
     let r = homelab(&["plan", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap_line(&r.stdout, "node1").contains("changed=3"),
         "{}",
         r.stdout
     );
@@ -248,7 +241,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap_line(&r.stdout, "node1").contains("changed=3"),
         "{}",
         r.stdout
     );
@@ -265,7 +258,7 @@ fn users_groups_keys() {
     );
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
     assert!(
-        recap(&r.stdout, "node1").contains("changed=0"),
+        recap_line(&r.stdout, "node1").contains("changed=0"),
         "{}",
         r.all()
     );
@@ -274,7 +267,7 @@ fn users_groups_keys() {
         &[],
     );
     assert!(
-        recap(&r.stdout, "node1").contains("changed=3"),
+        recap_line(&r.stdout, "node1").contains("changed=3"),
         "{}",
         r.all()
     );
@@ -291,7 +284,7 @@ fn users_groups_keys() {
     let r = homelab(&["apply", &absent, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
-        recap(&r.stdout, "node1").contains("changed=2"),
+        recap_line(&r.stdout, "node1").contains("changed=2"),
         "{}",
         r.stdout
     );
@@ -304,7 +297,7 @@ fn users_groups_keys() {
     );
     let r = homelab(&["apply", &absent, "-i", "lab"], &[]);
     assert!(
-        recap(&r.stdout, "node1").contains("changed=0"),
+        recap_line(&r.stdout, "node1").contains("changed=0"),
         "{}",
         r.stdout
     );

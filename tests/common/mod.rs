@@ -263,3 +263,37 @@ pub fn lab_sh(host: &str, command: &str) -> Run {
         &[],
     )
 }
+
+/// A host's recap line (`HOST : ok=N changed=N ...`) in a run's output, or "".
+pub fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
+    out.lines()
+        .rev()
+        .find(|l| l.starts_with(&format!("{host} ")) && l.contains("ok="))
+        .unwrap_or("")
+}
+
+/// What a root shell command printed on a lab host, without `homelab run`'s header line
+/// ("HOST | CHANGED | rc=0 | ... >>"); the command must succeed.
+pub fn lab_out(host: &str, cmd: &str) -> String {
+    let r = lab_sh(host, cmd);
+    assert_eq!(r.code, 0, "on {host}: {cmd}\n{}", r.all());
+    // Without output there is only the header, without ">>".
+    match r.stdout.split_once(">>\n") {
+        Some((head, out)) if head.starts_with(host) => out.to_string(),
+        _ if r.stdout.starts_with(&format!("{host} | ")) && !r.stdout.contains(">>") => {
+            String::new()
+        }
+        _ => r.stdout,
+    }
+}
+
+/// A lab host's boot id.
+pub fn boot_id(host: &str) -> String {
+    let r = lab_sh(host, "cat /proc/sys/kernel/random/boot_id");
+    assert_eq!(r.code, 0, "{}", r.all());
+    r.stdout
+        .lines()
+        .find(|l| l.len() == 36 && l.matches('-').count() == 4)
+        .unwrap_or_default()
+        .to_string()
+}
