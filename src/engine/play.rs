@@ -76,6 +76,9 @@ pub struct Runner {
     dyn_handlers: Mutex<Vec<Task>>,
     /// A play could not start (bad hosts pattern or --limit, vars_files): the run stopped.
     fatal: std::sync::atomic::AtomicBool,
+    /// Why plays that leave `gather_facts` unset gather (`None`: nothing in the run reads facts;
+    /// see [`facts::need`]). Decided once per run.
+    facts_wanted: std::sync::OnceLock<Option<String>>,
 }
 
 /// The outcome of a task on one host.
@@ -304,6 +307,7 @@ impl Runner {
             dyn_roles: Mutex::new(HashMap::new()),
             dyn_handlers: Mutex::new(Vec::new()),
             fatal: std::sync::atomic::AtomicBool::new(false),
+            facts_wanted: std::sync::OnceLock::new(),
         })
     }
 
@@ -688,6 +692,18 @@ impl Runner {
     /// Runs the whole playbook; returns the exit code (0 ok, 1 a play could not start, 2 a host
     /// failed, 3 unreachable).
     pub async fn run(&self, pb: &Playbook) -> i32 {
+        let wanted = if self.opts.fact_cache.is_some() {
+            Some("a fact cache is configured".to_string())
+        } else {
+            let inventory: Vec<Map<String, Value>> = self
+                .inv
+                .hosts()
+                .iter()
+                .map(|h| self.inventory_vars(h))
+                .collect();
+            facts::need::why(pb, &inventory, &self.opts.extra_vars, &task_search)
+        };
+        let _ = self.facts_wanted.set(wanted);
         for play in &pb.plays {
             if !self.run_play(play).await {
                 break;
@@ -856,7 +872,20 @@ impl Runner {
         let play = pc.play;
         let chain = Chain::default().push(&play.keywords);
         let mut alive = batch;
-        if play.gather_facts.unwrap_or(true) {
+        let gather = match play.gather_facts {
+            Some(g) => g,
+            None => match self.facts_wanted.get() {
+                Some(None) => {
+                    self.printer.info(
+                        "Gathering Facts skipped: nothing in this run reads facts \
+                         (gather_facts: true gathers them anyway)",
+                    );
+                    false
+                }
+                _ => true,
+            },
+        };
+        if gather {
             alive = self.gather_facts(pc, &chain, alive).await;
         }
         let role_items: Vec<TaskItem> = vec![];
@@ -2065,17 +2094,7 @@ impl Runner {
                 Err(e) => return Outcome::failed(e.to_string()),
             }
         }
-        let search: Vec<PathBuf> = {
-            let mut s = vec![];
-            if let Some(r) = &t.role {
-                s.push(r.path.clone());
-            }
-            if let Some(d) = t.origin.file.parent() {
-                s.push(d.to_path_buf());
-            }
-            s.push(pc.play.dir.clone());
-            s
-        };
+        let search = task_search(t, pc.play);
         let render = |name: &str, source: &str| -> Result<String, String> {
             self.templar
                 .render_file(name, source, vars)
@@ -2110,6 +2129,19 @@ impl Runner {
             Err(e) => Outcome::failed(e.to_string()),
         }
     }
+}
+
+/// Where a task's relative `src:` files are looked for: its role, its file's folder, the play's.
+fn task_search(t: &Task, play: &Play) -> Vec<PathBuf> {
+    let mut s = vec![];
+    if let Some(r) = &t.role {
+        s.push(r.path.clone());
+    }
+    if let Some(d) = t.origin.file.parent() {
+        s.push(d.to_path_buf());
+    }
+    s.push(play.dir.clone());
+    s
 }
 
 /// Marks every string in a stored result as unsafe, so it is never templated again (a command's

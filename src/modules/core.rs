@@ -188,30 +188,36 @@ impl TaskCtx<'_> {
         Ok(self.conn.exec(&req).await?)
     }
 
-    /// Finds a controller-side file named in `src:`: absolute as is, else in the search folders.
+    /// Finds a controller-side file named in `src:` (see [`find_src`]).
     pub fn find_file(&self, sub: &str, name: &str) -> Result<PathBuf, ModuleError> {
-        let p = PathBuf::from(name);
-        if p.is_absolute() {
-            return if p.exists() {
-                Ok(p)
-            } else {
-                Err(ModuleError::Failed(format!("could not find src={name}")))
-            };
-        }
-        let mut tried = Vec::new();
-        for dir in self.search {
-            for cand in [dir.join(sub).join(name), dir.join(name)] {
-                if cand.exists() {
-                    return Ok(cand);
-                }
-                tried.push(cand.display().to_string());
-            }
-        }
-        Err(ModuleError::Failed(format!(
-            "could not find or access '{name}'; searched: {}",
-            tried.join(", ")
-        )))
+        find_src(self.search, sub, name)
     }
+}
+
+/// Finds a controller-side file named in `src:`: absolute as is, else `DIR/SUB/NAME` or
+/// `DIR/NAME` in the search folders, in order.
+pub fn find_src(search: &[PathBuf], sub: &str, name: &str) -> Result<PathBuf, ModuleError> {
+    let p = PathBuf::from(name);
+    if p.is_absolute() {
+        return if p.exists() {
+            Ok(p)
+        } else {
+            Err(ModuleError::Failed(format!("could not find src={name}")))
+        };
+    }
+    let mut tried = Vec::new();
+    for dir in search {
+        for cand in [dir.join(sub).join(name), dir.join(name)] {
+            if cand.exists() {
+                return Ok(cand);
+            }
+            tried.push(cand.display().to_string());
+        }
+    }
+    Err(ModuleError::Failed(format!(
+        "could not find or access '{name}'; searched: {}",
+        tried.join(", ")
+    )))
 }
 
 /// A file's content before and after, for `--diff`.

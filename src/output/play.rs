@@ -299,6 +299,15 @@ impl Printer {
         }
     }
 
+    /// A note shown with -v (an event in JSON output).
+    pub fn info(&self, msg: &str) {
+        match self.format {
+            Format::Json => self.event(json!({"event": "info", "msg": msg})),
+            Format::Text if self.verbose > 0 => self.emit(&format!("{msg}\n")),
+            Format::Text => {}
+        }
+    }
+
     pub fn warn(&self, msg: &str) {
         match self.format {
             Format::Json => self.event(json!({"event": "warning", "msg": msg})),

@@ -58,6 +58,17 @@ mod tests;
 
 pub use vars::{Prebuilt, Vars};
 
+/// The names a template string's code reads (attribute names included: never fewer than it
+/// looks up); `None` when it cannot be read statically (an unclosed `{{`).
+pub fn template_names(s: &str) -> Option<Vec<String>> {
+    rewrite::template_names(s)
+}
+
+/// The names a bare expression (`when:`, `that:`) reads, as [`template_names`].
+pub fn expr_names(s: &str) -> Vec<String> {
+    rewrite::expr_names(s)
+}
+
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use std::sync::Arc;

@@ -382,9 +382,54 @@ pub(crate) fn rewrite_template(src: &str, escape: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The names an expression reads (identifiers outside string literals, keywords left out).
+/// Attribute names count too: the answer may hold more names than are looked up, never fewer.
+pub(crate) fn expr_names(code: &str) -> Vec<String> {
+    tokenize(code)
+        .into_iter()
+        .filter(|t| t.kind == Kind::Ident)
+        .map(|t| &code[t.start..t.end])
+        .filter(|w| !KEYWORDS.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names the code regions (`{{ }}`, `{% %}`) of a template read, as [`expr_names`];
+/// `None` when a region is not closed (the template cannot be read statically).
+pub(crate) fn template_names(src: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(off) = src[i..].find('{') {
+        let at = i + off;
+        let rest = &src[at..];
+        if rest.starts_with("{#") {
+            i = at + 2 + src[at + 2..].find("#}")? + 2;
+        } else if rest.starts_with("{%") || rest.starts_with("{{") {
+            let close = if rest.starts_with("{%") { "%}" } else { "}}" };
+            let e = find_close(src, at + 2, close)?;
+            out.extend(expr_names(&src[at + 2..e]));
+            i = e + 2;
+        } else {
+            i = at + 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_read_by_templates_and_expressions() {
+        let names = template_names("a {{ x.y | default(z) }} {# w #}{% if 'q' in v %}{% endif %}");
+        assert_eq!(names.unwrap(), ["x", "y", "default", "z", "v", "endif"]);
+        assert_eq!(template_names("{{ open"), None);
+        assert_eq!(
+            expr_names("ansible_os_family == 'Debian' and not f"),
+            ["ansible_os_family", "f"]
+        );
+    }
 
     #[test]
     fn chains_feeding_default_or_defined_are_rewritten() {

@@ -23,6 +23,7 @@
 //!   device is (overlay roots of containers).
 
 pub mod cache;
+pub mod need;
 pub mod parse;
 pub mod script;
 
