@@ -266,3 +266,79 @@ fn include_when_is_not_repeated_on_included_tasks_and_apply_reaches_them() {
         assert_eq!(field(line, "ignored"), 1, "{line}");
     }
 }
+
+/// A file task reads the paths of the file tasks after it in the same round trip (the path
+/// cache); nothing that may have changed the host since may let a later task see the old state.
+#[test]
+fn file_tasks_see_every_change_made_before_them() {
+    if !require_sshd() {
+        return;
+    }
+    let s = Eng::new(186, 2386);
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().display().to_string();
+    // Each host works in its own folder. Between two copies of the same content, a command
+    // changes the file behind the engine's back; lineinfile twice on one file; a debug and a
+    // set_fact in between (they keep what was read); a file task that removes what the next
+    // copy writes; a copy into a folder a command made.
+    s.write(
+        "site.yml",
+        &format!(
+            r#"- hosts: k8s
+  vars: {{d: "{r}/{{{{ inventory_hostname }}}}"}}
+  tasks:
+    - file: {{path: "{{{{ d }}}}", state: directory}}
+    - copy: {{dest: "{{{{ d }}}}/a", content: "one\n"}}
+    - copy: {{dest: "{{{{ d }}}}/b", content: "bee\n"}}
+    - command: sh -c 'echo changed > {{{{ d }}}}/a; mkdir -p {{{{ d }}}}/sub'
+      changed_when: false
+    - copy: {{dest: "{{{{ d }}}}/a", content: "one\n"}}
+      register: again
+    - copy: {{dest: "{{{{ d }}}}/sub/c", content: "c\n"}}
+    - debug: {{msg: "between"}}
+    - set_fact: {{x: 1}}
+    - lineinfile: {{path: "{{{{ d }}}}/l", line: "first", create: true}}
+    - lineinfile: {{path: "{{{{ d }}}}/l", line: "second"}}
+    - file: {{path: "{{{{ d }}}}/b", state: absent}}
+    - copy: {{dest: "{{{{ d }}}}/b", content: "bee\n"}}
+      register: b
+    - assert:
+        that: [again is changed, b is changed]
+"#
+        ),
+    );
+    let out = s.run("site.yml", &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for h in ["h1", "h2"] {
+        let line = recap_line(&out.stdout, h);
+        // file, copy a, copy b, copy a again, sub/c, lineinfile x2, file absent, copy b.
+        assert_eq!(field(line, "changed"), 9, "{line}");
+        let dir = root.path().join(h);
+        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "one\n");
+        assert_eq!(std::fs::read_to_string(dir.join("sub/c")).unwrap(), "c\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("l")).unwrap(),
+            "first\nsecond\n"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("b")).unwrap(), "bee\n");
+    }
+    // Nothing reads facts here: none were gathered (-v says so).
+    assert!(!out.stdout.contains("Gathering Facts"), "{}", out.stdout);
+    // The same run again changes nothing, in check mode neither; a command's change is seen.
+    let again = s.run("site.yml", &["-v"]);
+    assert!(
+        again.stdout.contains("Gathering Facts skipped"),
+        "{}",
+        again.stdout
+    );
+    for h in ["h1", "h2"] {
+        // The command rewrites a; the copy after it puts it back (and b is removed and
+        // written again): exactly those three change.
+        assert_eq!(
+            field(recap_line(&again.stdout, h), "changed"),
+            3,
+            "{}",
+            again.all()
+        );
+    }
+}

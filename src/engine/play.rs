@@ -5,7 +5,8 @@
 use super::facts;
 use super::scope::{tags_allow, Chain};
 use crate::inventory::Inventory;
-use crate::modules::core::{Planned, TaskCtx, TaskResult};
+use crate::modules::core::{Ahead, PathCache, PathProbes, Planned, TaskCtx, TaskResult};
+use crate::modules::remote::Want;
 use crate::output::play::{Printer, Stats, Status};
 use crate::playbook::ast::{Block, Play, Playbook, Role, Serial, Strategy, Task, TaskItem};
 use crate::template::{Prebuilt, Templar, Vars};
@@ -79,6 +80,26 @@ pub struct Runner {
     /// Why plays that leave `gather_facts` unset gather (`None`: nothing in the run reads facts;
     /// see [`facts::need`]). Decided once per run.
     facts_wanted: std::sync::OnceLock<Option<String>>,
+    /// Path states read on each host, for the tasks that follow (see [`PathCache`]).
+    path_caches: Mutex<HashMap<String, Arc<PathCache>>>,
+    /// Look-ahead answers by (host, task, become user, diff): see [`Runner::hint_for`].
+    hints: Mutex<HashMap<HintKey, Option<Hint>>>,
+}
+
+type HintKey = (String, usize, String, bool);
+
+/// The paths (and what to read of them) a task will probe first.
+type Hint = Vec<(String, Want)>;
+
+/// Engine actions that neither touch nor wait on a host.
+const PURE_ACTIONS: &[&str] = &["debug", "set_fact", "assert", "fail"];
+
+/// The tasks after the one at hand in its list, and the keywords around them: what a probe
+/// looks ahead at.
+#[derive(Clone, Copy)]
+struct Next<'a> {
+    items: &'a [TaskItem],
+    chain: &'a Chain<'a>,
 }
 
 /// The outcome of a task on one host.
@@ -308,6 +329,8 @@ impl Runner {
             dyn_handlers: Mutex::new(Vec::new()),
             fatal: std::sync::atomic::AtomicBool::new(false),
             facts_wanted: std::sync::OnceLock::new(),
+            path_caches: Mutex::new(HashMap::new()),
+            hints: Mutex::new(HashMap::new()),
         })
     }
 
@@ -939,13 +962,17 @@ impl Runner {
         Box::pin(async move {
             let mut alive = hosts;
             let mut failed_here = vec![];
-            for item in items {
+            for (i, item) in items.iter().enumerate() {
                 if alive.is_empty() {
                     break;
                 }
                 match item {
                     TaskItem::Task(t) => {
-                        let (ok, failed) = self.run_task_item(pc, t, chain, alive).await;
+                        let next = Next {
+                            items: &items[i + 1..],
+                            chain,
+                        };
+                        let (ok, failed) = self.run_task_item(pc, t, chain, alive, next).await;
                         alive = ok;
                         failed_here.extend(failed);
                     }
@@ -1025,6 +1052,7 @@ impl Runner {
         t: &Task,
         chain: &Chain<'_>,
         hosts: Vec<String>,
+        next: Next<'_>,
     ) -> (Vec<String>, Vec<String>) {
         let tchain = chain.push(&t.keywords);
         if !tags_allow(&tchain.tags(), &self.opts.tags, &self.opts.skip_tags)
@@ -1043,7 +1071,7 @@ impl Runner {
             "meta" => return self.meta(pc, t, &tchain, hosts).await,
             _ => {}
         }
-        let outcomes = self.run_task(pc, t, &tchain, &hosts, false).await;
+        let outcomes = self.run_task(pc, t, &tchain, &hosts, Some(next)).await;
         self.settle(&hosts, outcomes, &tchain)
     }
 
@@ -1443,7 +1471,7 @@ impl Runner {
                 self.with_host(t, |s| s.notified.retain(|n| !names.contains(&n.as_str())));
             }
             let hchain = chain.push(&h.keywords);
-            let outcomes = self.run_task(pc, h, &hchain, &targets, true).await;
+            let outcomes = self.run_task(pc, h, &hchain, &targets, None).await;
             let (_, failed) = self.settle(&targets, outcomes, &hchain);
             alive.retain(|x| !failed.contains(x));
         }
@@ -1631,8 +1659,10 @@ impl Runner {
         t: &Task,
         chain: &Chain<'_>,
         hosts: &[String],
-        handler: bool,
+        next: Option<Next<'_>>,
     ) -> HashMap<String, Outcome> {
+        // Handlers run without a list around them: no look ahead.
+        let handler = next.is_none();
         let run_once = chain.run_once();
         let targets: Vec<String> = if run_once {
             hosts.iter().take(1).cloned().collect()
@@ -1652,7 +1682,9 @@ impl Runner {
                     _ => chain.no_log(),
                 };
                 let t0 = Instant::now();
-                let o = self.task_on_host(pc, t, chain, &h, &name, no_log).await;
+                let o = self
+                    .task_on_host(pc, t, chain, &h, &name, no_log, next)
+                    .await;
                 (h, o, t0.elapsed(), no_log)
             }
         }))
@@ -1805,6 +1837,7 @@ impl Runner {
     }
 
     /// One task on one host: when, loop, the action, until, changed_when/failed_when.
+    #[allow(clippy::too_many_arguments)]
     async fn task_on_host(
         &self,
         pc: &PlayCtx<'_>,
@@ -1813,10 +1846,11 @@ impl Runner {
         host: &str,
         name: &str,
         no_log: bool,
+        next: Option<Next<'_>>,
     ) -> Outcome {
         let vars = self.task_vars(pc, Some(t), chain, host);
         let Some((kind, raw)) = &t.loop_ else {
-            return self.one(pc, t, chain, host, &vars).await;
+            return self.one(pc, t, chain, host, &vars, next).await;
         };
         let at = origin_str(t);
         let per_item = match self.loop_vars(t, kind, raw, &vars) {
@@ -1833,7 +1867,7 @@ impl Runner {
         let n = per_item.len();
         for (item, extra) in per_item {
             let ivars = vars.with(extra);
-            let o = self.one(pc, t, chain, host, &ivars).await;
+            let o = self.one(pc, t, chain, host, &ivars, next).await;
             let label = match &t.loop_control.label {
                 Some(l) => self
                     .templar
@@ -1902,6 +1936,7 @@ impl Runner {
         chain: &Chain<'_>,
         host: &str,
         vars: &Vars,
+        next: Option<Next<'_>>,
     ) -> Outcome {
         let at = origin_str(t);
         match self.eval_when(chain, t, vars) {
@@ -1931,7 +1966,7 @@ impl Runner {
         let delay = number(&t.delay, 5.0);
         let mut attempt = 0u64;
         loop {
-            let mut o = self.action(pc, t, chain, host, vars).await;
+            let mut o = self.action(pc, t, chain, host, vars, next).await;
             if o.status == Status::Unreachable {
                 if chain.ignore_unreachable() {
                     o.status = Status::Ignored;
@@ -2025,6 +2060,70 @@ impl Runner {
         Ok(true)
     }
 
+    /// The path cache of a host (see [`PathCache`]).
+    fn path_cache(&self, host: &str) -> Arc<PathCache> {
+        self.path_caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The paths task `u` (after the one at hand) will probe first on `host`: `Some(empty)` for a
+    /// task that touches no host (debug, set_fact, a task the tags leave out), `None` for one the
+    /// look ahead stops at (it may change the host, or it probes otherwise). Worked out once per
+    /// task and host; a stale answer only wastes a read (the task probes what it needs).
+    fn hint_for(
+        &self,
+        pc: &PlayCtx<'_>,
+        u: &Task,
+        parent: &Chain<'_>,
+        host: &str,
+        who: &str,
+        diff: bool,
+    ) -> Option<Vec<(String, Want)>> {
+        let key = (
+            host.to_string(),
+            u as *const Task as usize,
+            who.to_string(),
+            diff,
+        );
+        if let Some(h) = self.hints.lock().ok()?.get(&key) {
+            return h.clone();
+        }
+        let h = (|| {
+            let uchain = parent.push(&u.keywords);
+            if !tags_allow(&uchain.tags(), &self.opts.tags, &self.opts.skip_tags) {
+                return Some(vec![]);
+            }
+            if PURE_ACTIONS.contains(&u.action.as_str()) {
+                return Some(vec![]);
+            }
+            if u.loop_.is_some() || uchain.delegate_to().is_some() || uchain.run_once() {
+                return None;
+            }
+            // Only modules that have an answer are worth templating for.
+            if !crate::modules::HINTED.contains(&u.action.as_str()) {
+                return None;
+            }
+            let vars = self.task_vars(pc, Some(u), &uchain, host);
+            let args = self
+                .templar
+                .render_value(&Value::Object(u.args.clone()), &vars)
+                .ok()?;
+            let b = self.become_for(host, &uchain, &vars).ok()?;
+            if b.as_ref().map(|b| b.user.as_str()).unwrap_or("") != who {
+                return None;
+            }
+            crate::modules::probe_hint(&u.action, &args, diff)
+        })();
+        if let Ok(mut m) = self.hints.lock() {
+            m.insert(key, h.clone());
+        }
+        h
+    }
+
     /// The action itself: engine actions here, modules on the host through the registry.
     async fn action(
         &self,
@@ -2033,6 +2132,7 @@ impl Runner {
         chain: &Chain<'_>,
         host: &str,
         vars: &Vars,
+        next: Option<Next<'_>>,
     ) -> Outcome {
         let at = origin_str(t);
         let args =
@@ -2047,6 +2147,10 @@ impl Runner {
         if let Some(o) =
             super::actions::engine_action(&self.templar, t, &args, vars, self.opts.verbose).await
         {
+            if !PURE_ACTIONS.contains(&t.action.as_str()) {
+                // A pause: the host may change meanwhile.
+                self.path_cache(host).clear();
+            }
             return o;
         }
         let check = match chain.check_mode() {
@@ -2069,6 +2173,7 @@ impl Runner {
             None => host.to_string(),
         };
         if t.action == "wait_for_connection" {
+            self.path_cache(&target).clear();
             return self.wait_for_connection(&target, &args, vars).await;
         }
         let conn = match self.connection(&target, vars).await {
@@ -2101,6 +2206,23 @@ impl Runner {
                 .map_err(|e| e.to_string())
         };
         let planned = self.with_host(host, |s| s.planned.clone());
+        let cache = self.path_cache(&target);
+        // The paths the next tasks of this list will probe, read with this task's probe. Not for
+        // a delegated task: the next ones run on their own host.
+        let who = become_.as_ref().map(|b| b.user.clone()).unwrap_or_default();
+        let ahead = || -> Vec<(String, Want)> {
+            let Some(n) = next else { return vec![] };
+            let mut out = vec![];
+            for item in n.items {
+                let TaskItem::Task(u) = item else { break };
+                match self.hint_for(pc, u, n.chain, host, &who, diff) {
+                    Some(h) => out.extend(h),
+                    None => break,
+                }
+            }
+            out
+        };
+        let delegated = chain.delegate_to().is_some();
         let ctx = TaskCtx {
             planned: check.then_some(planned.as_ref()),
             host,
@@ -2111,6 +2233,10 @@ impl Runner {
             search: &search,
             env: &env,
             render: Some(&render),
+            paths: Some(PathProbes {
+                cache: &cache,
+                ahead: (!delegated).then_some(&ahead as &Ahead),
+            }),
         };
         match crate::modules::dispatch(&t.action, &ctx, &Value::Object(args)).await {
             Ok(r) => {

@@ -168,6 +168,10 @@ impl Module for BlockInFile {
     type Args = Args;
     type Plan = textedit::Plan;
 
+    fn hint(a: &Args, _diff: bool) -> Option<Vec<(String, super::remote::Want)>> {
+        textedit::hint(&a.path)
+    }
+
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<textedit::Plan, ModuleError> {
         if a.insertafter.is_some() && a.insertbefore.is_some() {
             return Err(ModuleError::Failed(

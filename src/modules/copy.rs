@@ -101,10 +101,22 @@ pub fn owner_differs(owner: Option<&str>, group: Option<&str>, have: &PathState)
     differs(owner, &have.owner, have.uid) || differs(group, &have.group, have.gid)
 }
 
+/// What the probe of a copy's (or template's) destination reads.
+pub fn dest_want(diff: bool) -> Want {
+    Want {
+        checksum: true,
+        content_limit: if diff { remote::MAX_DIFF } else { 0 },
+    }
+}
+
 impl Module for Copy {
     const NAME: &'static str = "copy";
     type Args = Args;
     type Plan = Plan;
+
+    fn hint(a: &Args, diff: bool) -> Option<Vec<(String, Want)>> {
+        Some(vec![(a.dest.clone(), dest_want(diff))])
+    }
 
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
         let mut preserve = None;
@@ -160,12 +172,8 @@ impl Module for Copy {
             ));
         }
         let mode = preserve.or(a.mode.clone());
-        let want = Want {
-            checksum: true,
-            content_limit: if ctx.diff { remote::MAX_DIFF } else { 0 },
-        };
-        let out = ctx.exec(remote::probe_script(&a.dest, want)).await?;
-        let mut state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        let want = dest_want(ctx.diff);
+        let mut state = ctx.probe_path(&a.dest, want).await?;
         ctx.overlay(&a.dest, &mut state);
         let mut path = a.dest.clone();
         if state.kind == Kind::Directory || a.dest.ends_with('/') {
@@ -182,8 +190,7 @@ impl Module for Copy {
                     ))
                 })?;
             path = format!("{}/{name}", a.dest.trim_end_matches('/'));
-            let out = ctx.exec(remote::probe_script(&path, want)).await?;
-            state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+            state = ctx.probe_path(&path, want).await?;
             ctx.overlay(&path, &mut state);
         }
         if !state.parent_exists {

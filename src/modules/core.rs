@@ -3,6 +3,7 @@
 //! plan. [`drive`] is the only way a module runs: check mode gets the very plan a real run would
 //! apply, and stops before apply, so the dry run cannot drift from the real run.
 
+use super::remote::Want;
 use crate::transport::{Become, Connection, ExecOutput, ExecRequest, TransportError};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -27,7 +28,116 @@ pub struct TaskCtx<'a> {
     /// In check mode: what earlier tasks of this run would have done to paths on this host, so a
     /// plan reads as the real run would go (a file planned into a folder planned just before).
     pub planned: Option<&'a Planned>,
+    /// Path states probed earlier on this host, and the paths the next tasks will probe (see
+    /// [`PathCache`]); `None` probes every path when asked.
+    pub paths: Option<PathProbes<'a>>,
 }
+
+/// The paths (and what to read of them) that the tasks after this one will probe first.
+pub type Ahead<'a> = dyn Fn() -> Vec<(String, Want)> + Sync + 'a;
+
+/// A host's [`PathCache`] and the look ahead for the task at hand.
+#[derive(Clone, Copy)]
+pub struct PathProbes<'a> {
+    pub cache: &'a PathCache,
+    pub ahead: Option<&'a Ahead<'a>>,
+}
+
+/// Path states read from one host, kept for the tasks that follow: when a path is probed, the
+/// paths the next file tasks will probe are read in the same round trip, with one `stat` for all,
+/// so a run of unchanged file tasks costs one round trip instead of one each.
+///
+/// An entry is only ever used while nothing may have changed the host since it was read: every
+/// command other than a probe (a write, a package install, a `command:` task) empties the cache,
+/// as does a pause; so does any error. A task sees the state it would have probed itself; what
+/// another process on the host changes in between is as racy as with a probe per task.
+#[derive(Default)]
+pub struct PathCache(std::sync::Mutex<CacheState>);
+
+#[derive(Default)]
+struct CacheState {
+    /// Bumped on every change of the host we cause: a batch read before it is not kept.
+    generation: u64,
+    entries: std::collections::HashMap<(String, String), (Want, super::remote::PathState)>,
+    /// Look-ahead paths of the last batch not yet used, and how many batches to skip looking ahead
+    /// after the previous look ahead was wasted (a host where every task changes something).
+    unused: usize,
+    used: bool,
+    backoff: u32,
+    skip: u32,
+}
+
+impl PathCache {
+    fn get(&self, who: &str, path: &str, want: Want) -> Option<super::remote::PathState> {
+        let mut c = self.0.lock().ok()?;
+        let (have, st) = c.entries.get(&(who.to_string(), path.to_string()))?;
+        let st = have.covers(want).then(|| st.clone())?;
+        c.used = true;
+        Some(st)
+    }
+
+    /// Forgets everything: the host may have changed.
+    pub fn clear(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            c.generation += 1;
+            c.entries.clear();
+            if c.unused > 0 && !c.used {
+                c.backoff = (c.backoff * 2).clamp(1, 16);
+                c.skip = c.backoff;
+            }
+            c.unused = 0;
+        }
+    }
+
+    /// Whether to look ahead now (false for a while after look-ahead reads went unused).
+    fn look_ahead(&self) -> bool {
+        let Ok(mut c) = self.0.lock() else {
+            return false;
+        };
+        if c.used {
+            c.backoff = 0;
+            c.skip = 0;
+        }
+        if c.skip > 0 {
+            c.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn generation(&self) -> u64 {
+        self.0.lock().map(|c| c.generation).unwrap_or(u64::MAX)
+    }
+
+    fn has(&self, who: &str, path: &str, want: Want) -> bool {
+        self.0.lock().is_ok_and(|c| {
+            c.entries
+                .get(&(who.to_string(), path.to_string()))
+                .is_some_and(|(have, _)| have.covers(want))
+        })
+    }
+
+    /// Keeps a batch read at `generation` (dropped if the host changed since).
+    fn put(
+        &self,
+        generation: u64,
+        who: &str,
+        batch: Vec<((String, Want), super::remote::PathState)>,
+    ) {
+        let Ok(mut c) = self.0.lock() else { return };
+        if c.generation != generation {
+            return;
+        }
+        c.unused = batch.len().saturating_sub(1);
+        c.used = false;
+        for ((path, want), st) in batch {
+            c.entries.insert((who.to_string(), path), (want, st));
+        }
+    }
+}
+
+/// Most paths one probe reads ahead.
+const AHEAD_MAX: usize = 24;
 
 /// A path as an earlier task in check mode would have left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +258,52 @@ impl TaskCtx<'_> {
         }
     }
 
+    /// The state of `path` (a module's first probe): from the cache when an earlier probe read it
+    /// and nothing changed since; else read now, with the paths the next tasks will probe.
+    pub async fn probe_path(
+        &self,
+        path: &str,
+        want: Want,
+    ) -> Result<super::remote::PathState, ModuleError> {
+        use super::remote;
+        let Some(paths) = self.paths else {
+            let out = self.exec_probe(remote::probe_script(path, want)).await?;
+            return remote::parse_probe(&out.stdout).map_err(ModuleError::Failed);
+        };
+        let who = self.become_.map(|b| b.user.as_str()).unwrap_or("");
+        if let Some(st) = paths.cache.get(who, path, want) {
+            return Ok(st);
+        }
+        let mut batch = vec![(path.to_string(), want)];
+        if let Some(ahead) = paths.ahead.filter(|_| paths.cache.look_ahead()) {
+            for (p, w) in ahead() {
+                if batch.len() > AHEAD_MAX {
+                    break;
+                }
+                if !batch.iter().any(|(q, _)| *q == p) && !paths.cache.has(who, &p, w) {
+                    batch.push((p, w));
+                }
+            }
+        }
+        let generation = paths.cache.generation();
+        let token = crate::transport::shell::random_token();
+        let out = self
+            .exec_probe(remote::probe_many_script(&batch, &token))
+            .await?;
+        let states =
+            remote::parse_many(&out.stdout, batch.len(), &token).map_err(ModuleError::Failed)?;
+        let first = states[0].clone();
+        paths
+            .cache
+            .put(generation, who, batch.into_iter().zip(states).collect());
+        Ok(first)
+    }
+
+    /// Runs a read-only command (a probe): the path cache stays.
+    async fn exec_probe(&self, command: String) -> Result<ExecOutput, ModuleError> {
+        self.run(command, None, None).await
+    }
+
     /// Runs a command on the host with this task's privilege escalation and environment.
     pub async fn exec(&self, command: impl Into<String>) -> Result<ExecOutput, ModuleError> {
         self.exec_with(command, None).await
@@ -168,7 +324,20 @@ impl TaskCtx<'_> {
         stdin: Option<Vec<u8>>,
         timeout: Option<std::time::Duration>,
     ) -> Result<ExecOutput, ModuleError> {
-        let mut command = command.into();
+        let out = self.run(command.into(), stdin, timeout).await;
+        // The command may have changed anything on the host (the cache holds no paths it knows).
+        if let Some(p) = self.paths {
+            p.cache.clear();
+        }
+        out
+    }
+
+    async fn run(
+        &self,
+        mut command: String,
+        stdin: Option<Vec<u8>>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<ExecOutput, ModuleError> {
         if !self.env.is_empty() {
             let mut prefix = String::from("export");
             for (k, v) in self.env {
@@ -313,6 +482,14 @@ pub trait Module {
     /// Check mode: records what apply would leave behind (see [`TaskCtx::overlay`]).
     fn simulate(_ctx: &TaskCtx<'_>, _args: &Self::Args, _plan: &Self::Plan) {}
 
+    /// The paths (and what to read of them) that `plan` probes first through
+    /// [`TaskCtx::probe_path`], known from the arguments alone: a task before this one reads
+    /// them in its own round trip (see [`PathCache`]). A wrong answer costs a wasted read, never
+    /// a wrong plan. `None`: this module probes otherwise (a look ahead stops here).
+    fn hint(_args: &Self::Args, _diff: bool) -> Option<Vec<(String, Want)>> {
+        None
+    }
+
     /// Modules that cannot know their effect without running (command, shell) say so in check
     /// mode; the default is that the plan is exact.
     fn runs_in_check_mode() -> bool {
@@ -336,6 +513,11 @@ pub fn parse_args<M: Module>(args: &Value) -> Result<M::Args, ModuleError> {
             msg,
         }
     })
+}
+
+/// [`Module::hint`] from untyped arguments (`None` when they do not parse).
+pub fn hint<M: Module>(args: &Value, diff: bool) -> Option<Vec<(String, Want)>> {
+    M::hint(&parse_args::<M>(args).ok()?, diff)
 }
 
 /// Runs a module: parse → plan → describe → (unless check mode or nothing to change) apply.
@@ -490,6 +672,79 @@ pub mod modeish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(size: u64) -> super::super::remote::PathState {
+        super::super::remote::PathState {
+            kind: super::super::remote::Kind::File,
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+            uid: 0,
+            gid: 0,
+            size,
+            link_target: None,
+            checksum: None,
+            content: None,
+            parent_exists: true,
+        }
+    }
+
+    #[test]
+    fn the_path_cache_serves_only_what_was_read_since_the_last_change() {
+        let c = PathCache::default();
+        let plain = Want::default();
+        let content = Want {
+            checksum: false,
+            content_limit: 100,
+        };
+        let g = c.generation();
+        c.put(
+            g,
+            "",
+            vec![
+                (("/a".into(), content), state(1)),
+                (("/b".into(), plain), state(2)),
+            ],
+        );
+        assert_eq!(c.get("", "/a", plain).map(|s| s.size), Some(1));
+        assert_eq!(c.get("", "/a", content).map(|s| s.size), Some(1));
+        // /b was read without its content; another user's view is not this one's.
+        assert!(c.get("", "/b", content).is_none());
+        assert!(c.get("app", "/a", plain).is_none());
+        // A change empties it, and a batch read before the change is not kept.
+        c.clear();
+        assert!(c.get("", "/a", plain).is_none());
+        c.put(g, "", vec![(("/a".into(), plain), state(1))]);
+        assert!(c.get("", "/a", plain).is_none());
+    }
+
+    #[test]
+    fn look_ahead_backs_off_while_its_reads_go_unused() {
+        let c = PathCache::default();
+        let w = Want::default();
+        let batch = |c: &PathCache| {
+            let g = c.generation();
+            c.put(
+                g,
+                "",
+                vec![(("/x".into(), w), state(0)), (("/y".into(), w), state(0))],
+            );
+        };
+        assert!(c.look_ahead());
+        batch(&c);
+        c.clear(); // /y read ahead, never used: skip the next look ahead
+        assert!(!c.look_ahead());
+        assert!(c.look_ahead());
+        batch(&c);
+        c.clear();
+        assert!(!c.look_ahead());
+        assert!(!c.look_ahead());
+        assert!(c.look_ahead());
+        batch(&c);
+        assert!(c.get("", "/y", w).is_some()); // used: look ahead at once again
+        c.clear();
+        assert!(c.look_ahead());
+    }
 
     #[derive(serde::Deserialize)]
     struct M {

@@ -207,13 +207,16 @@ impl Module for File {
     type Args = Args;
     type Plan = Plan;
 
+    fn hint(a: &Args, _diff: bool) -> Option<Vec<(String, Want)>> {
+        (!a.recurse).then(|| vec![(a.path.clone(), Want::default())])
+    }
+
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
         if let Some(m) = &a.mode {
             resolve_mode(m, 0o644, false).map_err(ModuleError::Failed)?;
         }
-        let mut script = remote::probe_script(&a.path, Want::default());
+        let mut conds = vec![];
         if a.recurse {
-            let mut conds = vec![];
             if let Some(o) = &a.owner {
                 conds.push(format!("! -user {}", shell_quote(o)));
             }
@@ -227,17 +230,20 @@ impl Module for File {
             {
                 conds.push(format!("! -perm {m}"));
             }
-            if !conds.is_empty() {
-                script.push_str(&format!(
-                    "if [ -d \"$p\" ] && [ -n \"$(find \"$p\" -mindepth 1 \\( {} \\) -print 2>/dev/null | head -n 1)\" ]; then echo HLRECURSE; fi; ",
-                    conds.join(" -o ")
-                ));
-            }
         }
-        let out = ctx.exec(script).await?;
-        let mut st = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+        let (mut st, recurse_differs) = if conds.is_empty() {
+            (ctx.probe_path(&a.path, Want::default()).await?, false)
+        } else {
+            let mut script = remote::probe_script(&a.path, Want::default());
+            script.push_str(&format!(
+                "if [ -d \"$p\" ] && [ -n \"$(find \"$p\" -mindepth 1 \\( {} \\) -print 2>/dev/null | head -n 1)\" ]; then echo HLRECURSE; fi; ",
+                conds.join(" -o ")
+            ));
+            let out = ctx.exec(script).await?;
+            let st = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+            (st, out.stdout_str().contains("HLRECURSE"))
+        };
         ctx.overlay(&a.path, &mut st);
-        let recurse_differs = out.stdout_str().contains("HLRECURSE");
         let q = shell_quote(&a.path);
         // Ansible's default state: the current one if the path exists, else file.
         let want = a.state.unwrap_or(match st.kind {

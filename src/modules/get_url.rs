@@ -782,6 +782,7 @@ mod tests {
                 env: &env,
                 render: None,
                 planned: None,
+                paths: None,
             };
             let dest = d.path().join(format!("{tool}.txt"));
             let args = json!({"url": format!("http://127.0.0.1:{port}/f.txt"),

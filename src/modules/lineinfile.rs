@@ -290,6 +290,10 @@ impl Module for LineInFile {
     type Args = Args;
     type Plan = textedit::Plan;
 
+    fn hint(a: &Args, _diff: bool) -> Option<Vec<(String, super::remote::Want)>> {
+        textedit::hint(&a.path)
+    }
+
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<textedit::Plan, ModuleError> {
         if a.state == State::Present && a.line.is_none() {
             return Err(ModuleError::Failed(

@@ -186,6 +186,35 @@ pub async fn dispatch(
     }
 }
 
+/// The modules that answer [`probe_hint`].
+pub const HINTED: &[&str] = &[
+    "copy",
+    "file",
+    "template",
+    "lineinfile",
+    "blockinfile",
+    "replace",
+];
+
+/// The paths a task of module `name` with these (rendered) arguments will probe first (see
+/// [`core::Module::hint`]); `None` for modules that probe otherwise.
+pub fn probe_hint(
+    name: &str,
+    args: &serde_json::Value,
+    diff: bool,
+) -> Option<Vec<(String, remote::Want)>> {
+    use core::hint;
+    match name {
+        "copy" => hint::<copy::Copy>(args, diff),
+        "file" => hint::<file::File>(args, diff),
+        "template" => hint::<template::Template>(args, diff),
+        "lineinfile" => hint::<lineinfile::LineInFile>(args, diff),
+        "blockinfile" => hint::<blockinfile::BlockInFile>(args, diff),
+        "replace" => hint::<replace::Replace>(args, diff),
+        _ => None,
+    }
+}
+
 /// True when two names differ by at most two edits (for did-you-mean hints).
 pub fn strsim_close(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());

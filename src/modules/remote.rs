@@ -57,16 +57,29 @@ impl PathState {
 }
 
 /// What the probe should read besides type/mode/owner.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Want {
     pub checksum: bool,
     /// Read the content of a regular file up to this many bytes (0: never).
     pub content_limit: u64,
 }
 
+impl Want {
+    /// Whether a probe that read `self` read all that `other` asks for.
+    pub fn covers(self, other: Want) -> bool {
+        (self.checksum || !other.checksum) && self.content_limit >= other.content_limit
+    }
+}
+
 /// A shell snippet printing the state of `path`, to be parsed by [`parse_probe`]. Several snippets
 /// may run in one command, each prefixed by its own tag.
 pub fn probe_script(path: &str, want: Want) -> String {
+    snippet(path, want, "hlv=$(stat -c '%a %U %G %s %u %g' \"$p\")")
+}
+
+/// The probe of one path; `stat` is the shell text that sets `hlv` to the path's
+/// `MODE OWNER GROUP SIZE UID GID`.
+fn snippet(path: &str, want: Want, stat: &str) -> String {
     // Few processes: on a small target each one costs more than the round trip. The parent folder
     // is named here rather than by `dirname`; `stat` runs once; a file whose content is read has
     // its checksum computed by the controller rather than by `sha1sum`.
@@ -77,7 +90,7 @@ pub fn probe_script(path: &str, want: Want) -> String {
          elif [ -f \"$p\" ]; then t=file; elif [ -e \"$p\" ]; then t=other; else t=absent; fi; \
          if [ -d {parent} ]; then par=1; else par=0; fi; \
          if [ $t = absent ]; then s='absent 0 - - 0 0 0'; else \
-         s=\"$t $(stat -c '%a %U %G %s %u %g' \"$p\")\"; fi; echo \"HLSTAT $s $par\"; set -- $s; \
+         {stat}; s=\"$t $hlv\"; fi; echo \"HLSTAT $s $par\"; set -- $s; \
          if [ $t = link ]; then printf 'HLLINK %s\\n' \"$(readlink \"$p\")\"; fi; "
     );
     let limit = want.content_limit;
@@ -112,6 +125,44 @@ pub fn probe_script(path: &str, want: Want) -> String {
         s.push_str("fi; ");
     }
     s
+}
+
+/// One command probing several paths (as [`probe_script`] each) with a single `stat` process for
+/// all of them; each path's output ends with a line `TOKEN INDEX`. See [`parse_many`].
+pub fn probe_many_script(paths: &[(String, Want)], token: &str) -> String {
+    let list: Vec<String> = paths.iter().map(|(p, _)| shell_quote(p)).collect();
+    // `hls P` finds P's line in the one stat's output (`%n`, the name, is last: a line ends with
+    // " P"); a path it cannot find there (a name with a newline, or a race) is stat'ed alone.
+    let mut s = format!(
+        "NL='\n'; S=$(stat -c '%a %U %G %s %u %g %n' -- {} 2>/dev/null); \
+         hls() {{ hlv=; r=$S; while [ -n \"$r\" ]; do l=${{r%%\"$NL\"*}}; r=${{r#\"$l\"}}; \
+         r=${{r#\"$NL\"}}; if [ \"${{l#* * * * * * }}\" = \"$1\" ]; then hlv=${{l%\" $1\"}}; \
+         return; fi; done; }}; ",
+        list.join(" ")
+    );
+    for (i, (path, want)) in paths.iter().enumerate() {
+        s.push_str(&snippet(
+            path,
+            *want,
+            "hls \"$p\"; [ -n \"$hlv\" ] || hlv=$(stat -c '%a %U %G %s %u %g' \"$p\")",
+        ));
+        s.push_str(&format!("printf '\\n%s {i}\\n' {token}; "));
+    }
+    s
+}
+
+/// Parses what [`probe_many_script`] printed for `n` paths.
+pub fn parse_many(out: &[u8], n: usize, token: &str) -> Result<Vec<PathState>, String> {
+    let mut states = Vec::with_capacity(n);
+    let mut rest = out;
+    for i in 0..n {
+        let mark = format!("\n{token} {i}\n");
+        let at = find(rest, mark.as_bytes())
+            .ok_or_else(|| format!("the host did not report path {} of {n}", i + 1))?;
+        states.push(parse_probe(&rest[..at])?);
+        rest = &rest[at + mark.len()..];
+    }
+    Ok(states)
 }
 
 /// Files up to this size are read by the probe with shell builtins (see [`probe_script`]).
@@ -403,6 +454,65 @@ mod tests {
         let mut r = ExecRequest::new(cmd);
         r.stdin = stdin;
         c.exec(&r).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_command_probes_many_paths_as_one_probe_each_would() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::Local(LocalConnection::new("t"));
+        let base = d.path();
+        std::fs::write(base.join("small"), "a b\nc\n").unwrap();
+        std::fs::write(base.join("big"), "x".repeat(5000)).unwrap();
+        std::fs::write(base.join("with space"), "s\n").unwrap();
+        std::fs::write(base.join("nl\nname"), "n\n").unwrap();
+        std::fs::set_permissions(base.join("small"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::fs::create_dir(base.join("dir")).unwrap();
+        std::os::unix::fs::symlink("small", base.join("link")).unwrap();
+        let names = [
+            "small",
+            "big",
+            "with space",
+            "nl\nname",
+            "dir",
+            "link",
+            "absent",
+            "dir/none/x",
+            "small",
+        ];
+        let wants = [
+            Want::default(),
+            Want {
+                checksum: true,
+                content_limit: 0,
+            },
+            Want {
+                checksum: false,
+                content_limit: 1 << 20,
+            },
+        ];
+        let batch: Vec<(String, Want)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (base.join(n).display().to_string(), wants[i % 3]))
+            .collect();
+        let token = crate::transport::shell::random_token();
+        let out = sh(&c, probe_many_script(&batch, &token), None).await;
+        let many = parse_many(&out.stdout, batch.len(), &token).unwrap();
+        assert_eq!(many.len(), names.len());
+        for ((path, want), got) in batch.iter().zip(&many) {
+            let one = sh(&c, probe_script(path, *want), None).await;
+            assert_eq!(got, &parse_probe(&one.stdout).unwrap(), "{path}");
+        }
+        assert_eq!(many[0].mode, 0o640);
+        assert_eq!(many[4].kind, Kind::Directory);
+        assert_eq!(many[5].link_target.as_deref(), Some("small"));
+        assert_eq!(many[6].kind, Kind::Absent);
+        assert!(!many[7].parent_exists);
+        // Output cut short: an error, not a wrong state.
+        let cut = &out.stdout[..out.stdout.len() / 2];
+        assert!(parse_many(cut, batch.len(), &token).is_err());
     }
 
     #[tokio::test]

@@ -132,6 +132,10 @@ impl Module for Replace {
     type Args = Args;
     type Plan = textedit::Plan;
 
+    fn hint(a: &Args, _diff: bool) -> Option<Vec<(String, super::remote::Want)>> {
+        textedit::hint(&a.path)
+    }
+
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<textedit::Plan, ModuleError> {
         let missing = Missing::Fail(format!("Path {} does not exist !", a.path), 257);
         textedit::plan(ctx, &a.common(), missing, |before| {

@@ -368,6 +368,7 @@ mod tests {
                 env: &self.env,
                 render: None,
                 planned: None,
+                paths: None,
             };
             match drive::<Script>(&ctx, &args).await {
                 Ok(r) => r,

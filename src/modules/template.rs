@@ -43,6 +43,10 @@ impl Module for Template {
     type Args = Args;
     type Plan = Plan;
 
+    fn hint(a: &Args, diff: bool) -> Option<Vec<(String, super::remote::Want)>> {
+        Some(vec![(a.dest.clone(), copy::dest_want(diff))])
+    }
+
     async fn plan(ctx: &TaskCtx<'_>, a: &Args) -> Result<Plan, ModuleError> {
         let path = ctx.find_file("templates", &a.src)?;
         let source = std::fs::read_to_string(&path).map_err(|e| {

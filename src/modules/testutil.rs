@@ -35,6 +35,7 @@ pub async fn run_planned<M: Module>(
         env: &[],
         render,
         planned,
+        paths: None,
     };
     match drive::<M>(&ctx, &args).await {
         Ok(r) => r,

@@ -8,6 +8,17 @@ use super::remote::{self, Kind, PathState, Want, WriteOpts};
 /// Files larger than this are refused (these modules are for configuration files).
 pub const MAX_SIZE: u64 = 16 << 20;
 
+/// What the probe of the edited file reads: its content, up to [`MAX_SIZE`].
+pub const WANT: Want = Want {
+    checksum: false,
+    content_limit: MAX_SIZE,
+};
+
+/// The look-ahead answer of the text-editing modules (see `Module::hint`).
+pub fn hint(path: &str) -> Option<Vec<(String, Want)>> {
+    Some(vec![(path.to_string(), WANT)])
+}
+
 /// Owner/mode/backup/validate settings every text-editing module takes.
 pub struct Common<'a> {
     pub path: &'a str,
@@ -46,12 +57,7 @@ pub async fn plan(
     missing: Missing,
     edit: impl FnOnce(Option<&str>) -> Result<(String, String), String>,
 ) -> Result<Plan, ModuleError> {
-    let want = Want {
-        checksum: false,
-        content_limit: MAX_SIZE,
-    };
-    let out = ctx.exec(remote::probe_script(c.path, want)).await?;
-    let mut state = remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?;
+    let mut state = ctx.probe_path(c.path, WANT).await?;
     ctx.overlay(c.path, &mut state);
     let mut p = Plan {
         state: state.clone(),
