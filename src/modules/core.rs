@@ -286,12 +286,16 @@ impl TaskCtx<'_> {
             }
         }
         let generation = paths.cache.generation();
-        let token = crate::transport::shell::random_token();
-        let out = self
-            .exec_probe(remote::probe_many_script(&batch, &token))
-            .await?;
-        let states =
-            remote::parse_many(&out.stdout, batch.len(), &token).map_err(ModuleError::Failed)?;
+        let states = if batch.len() == 1 {
+            let out = self.exec_probe(remote::probe_script(path, want)).await?;
+            vec![remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?]
+        } else {
+            let token = crate::transport::shell::random_token();
+            let out = self
+                .exec_probe(remote::probe_many_script(&batch, &token))
+                .await?;
+            remote::parse_many(&out.stdout, batch.len(), &token).map_err(ModuleError::Failed)?
+        };
         let first = states[0].clone();
         paths
             .cache

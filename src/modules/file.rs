@@ -65,8 +65,15 @@ pub struct Plan {
     /// The main action: a shell command and a description, or none.
     action: Option<(String, String)>,
     attrs: bool,
+    /// The action already gives the path its mode (`mkdir -m`).
+    mode_set: bool,
     error: Option<String>,
     want: Option<State>,
+}
+
+/// An octal mode (`0750`, `750`), which `mkdir -m` and `chmod` read alike.
+fn is_octal(m: &str) -> bool {
+    !m.is_empty() && m.len() <= 5 && m.bytes().all(|b| (b'0'..=b'7').contains(&b))
 }
 
 pub struct File;
@@ -272,10 +279,21 @@ impl Module for File {
                 }
             }
             State::Directory => match st.kind {
-                Kind::Absent => {
-                    plan.action = Some((format!("mkdir -p -- {q}"), "created directory".into()));
-                    plan.attrs = a.mode.is_some() || a.owner.is_some() || a.group.is_some();
-                }
+                Kind::Absent => match a.mode.as_deref().filter(|m| is_octal(m)) {
+                    // The folder is made with its mode (mkdir's -m, as chmod takes an octal
+                    // mode): no chmod process.
+                    Some(m) => {
+                        let cmd = format!("mkdir -p -m {} -- {q}", shell_quote(m));
+                        plan.action = Some((cmd, "created directory".into()));
+                        plan.attrs = a.owner.is_some() || a.group.is_some();
+                        plan.mode_set = true;
+                    }
+                    None => {
+                        let cmd = format!("mkdir -p -- {q}");
+                        plan.action = Some((cmd, "created directory".into()));
+                        plan.attrs = a.mode.is_some() || a.owner.is_some() || a.group.is_some();
+                    }
+                },
                 Kind::Directory => plan.attrs = attrs(&st) || recurse_differs,
                 other => {
                     plan.error = Some(format!(
@@ -462,7 +480,7 @@ impl Module for File {
         if p.attrs && p.want != Some(State::Absent) {
             let c = attrs_cmd(
                 &a.path,
-                a.mode.as_deref(),
+                a.mode.as_deref().filter(|_| !p.mode_set),
                 a.owner.as_deref(),
                 a.group.as_deref(),
                 a.recurse && p.want == Some(State::Directory),

@@ -131,10 +131,13 @@ fn snippet(path: &str, want: Want, stat: &str) -> String {
 /// all of them; each path's output ends with a line `TOKEN INDEX`. See [`parse_many`].
 pub fn probe_many_script(paths: &[(String, Want)], token: &str) -> String {
     let list: Vec<String> = paths.iter().map(|(p, _)| shell_quote(p)).collect();
-    // `hls P` finds P's line in the one stat's output (`%n`, the name, is last: a line ends with
-    // " P"); a path it cannot find there (a name with a newline, or a race) is stat'ed alone.
+    // One stat for the paths that exist (none: no process). `hls P` finds P's line in its output
+    // (`%n`, the name, is last: a line ends with " P"); a path it cannot find there (a name with
+    // a newline, or a race) is stat'ed alone.
     let mut s = format!(
-        "NL='\n'; S=$(stat -c '%a %U %G %s %u %g %n' -- {} 2>/dev/null); \
+        "NL='\n'; set --; for p in {}; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then \
+         set -- \"$@\" \"$p\"; fi; done; S=; \
+         if [ $# -gt 0 ]; then S=$(stat -c '%a %U %G %s %u %g %n' -- \"$@\" 2>/dev/null); fi; \
          hls() {{ hlv=; r=$S; while [ -n \"$r\" ]; do l=${{r%%\"$NL\"*}}; r=${{r#\"$l\"}}; \
          r=${{r#\"$NL\"}}; if [ \"${{l#* * * * * * }}\" = \"$1\" ]; then hlv=${{l%\" $1\"}}; \
          return; fi; done; }}; ",
@@ -304,7 +307,12 @@ fn write_script_with(path: &str, o: &WriteOpts<'_>, inline: Option<&str>) -> Str
         if restore { " && umask \"$um\"" } else { "" }
     )];
     if let Some(e) = existing {
-        steps.push(format!("chown {}:{} \"$t\"", e.uid, e.gid));
+        // The file keeps its owner; no chown when the temp file already has it (both owned by
+        // this user and group: test's -O and -G are builtins).
+        steps.push(format!(
+            "{{ {{ [ -O {q} ] && [ -G {q} ] && [ -O \"$t\" ] && [ -G \"$t\" ]; }} || chown {}:{} \"$t\"; }}",
+            e.uid, e.gid
+        ));
         if octal.is_none() && create_mode.is_none() {
             steps.push(format!("chmod {:o} \"$t\"", e.mode));
         }
@@ -619,6 +627,46 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains("homelab-tmp"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_file_keeps_its_owner_and_group() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let c = Connection::Local(LocalConnection::new("t"));
+        let want = Want::default();
+        for (i, ids) in [None, Some((1234, 2345)), Some((0, 2345)), Some((1234, 0))]
+            .into_iter()
+            .enumerate()
+        {
+            let path = d.path().join(format!("f{i}"));
+            std::fs::write(&path, "old\n").unwrap();
+            if let Some((u, g)) = ids {
+                std::os::unix::fs::chown(&path, Some(u), Some(g)).unwrap();
+            }
+            let p = path.display().to_string();
+            let st = parse_probe(&sh(&c, probe_script(&p, want), None).await.stdout).unwrap();
+            let opts = WriteOpts {
+                existing: Some(&st),
+                ..Default::default()
+            };
+            let o = sh(&c, write_script_with(&p, &opts, Some("new\n")), None).await;
+            assert!(o.success(), "{}", o.stderr_str());
+            let m = std::fs::metadata(&path).unwrap();
+            let (u, g) = ids.unwrap_or((0, 0));
+            assert_eq!((m.uid(), m.gid()), (u, g), "case {i}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        }
+    }
+
+    fn nix_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n")
     }
 
     #[tokio::test]
