@@ -321,6 +321,59 @@ impl TaskCtx<'_> {
         self.exec_limited(command, stdin, None).await
     }
 
+    /// Runs a command that changes files (a write), then, in the same round trip and only when
+    /// it succeeded, probes the paths the next tasks will probe: a run of file tasks that each
+    /// change something costs one round trip per task, not two. The output is the command's.
+    pub async fn exec_write(
+        &self,
+        command: String,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ModuleError> {
+        let Some(paths) = self.paths else {
+            return self.exec_with(command, stdin).await;
+        };
+        let mut batch: Vec<(String, Want)> = vec![];
+        if let Some(ahead) = paths.ahead.filter(|_| paths.cache.look_ahead()) {
+            for (p, w) in ahead() {
+                if batch.len() >= AHEAD_MAX {
+                    break;
+                }
+                if !batch.iter().any(|(q, _)| *q == p) {
+                    batch.push((p, w));
+                }
+            }
+        }
+        if batch.is_empty() {
+            return self.exec_with(command, stdin).await;
+        }
+        let token = crate::transport::shell::random_token();
+        let script = format!(
+            "{{ {command}\n}}; hlrc=$?; if [ $hlrc = 0 ]; then printf '\\n%s\\n' {token}; {}fi; exit $hlrc",
+            super::remote::probe_many_script(&batch, &token)
+        );
+        let out = self.run(script, stdin, None).await;
+        paths.cache.clear();
+        let mut out = out?;
+        let mark = format!("\n{token}\n");
+        let at = out
+            .stdout
+            .windows(mark.len())
+            .position(|w| w == mark.as_bytes());
+        if let Some(at) = at {
+            let probed = out.stdout.split_off(at);
+            let probed = &probed[mark.len()..];
+            // Read after the write, in the same command: current as of now.
+            if let Ok(states) = super::remote::parse_many(probed, batch.len(), &token) {
+                let who = self.become_.map(|b| b.user.as_str()).unwrap_or("");
+                let generation = paths.cache.generation();
+                paths
+                    .cache
+                    .put(generation, who, batch.into_iter().zip(states).collect());
+            }
+        }
+        Ok(out)
+    }
+
     /// Like [`TaskCtx::exec_with`], stopped (and an error) when it runs longer than `timeout`.
     pub async fn exec_limited(
         &self,

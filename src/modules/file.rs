@@ -492,7 +492,7 @@ impl Module for File {
         if steps.is_empty() {
             return Ok(done);
         }
-        let out = ctx.exec(steps.join(" && ")).await?;
+        let out = ctx.exec_write(steps.join(" && "), None).await?;
         if !out.success() {
             return Err(ModuleError::Failed(format!(
                 "{}: {}",

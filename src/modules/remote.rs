@@ -379,7 +379,7 @@ pub async fn write_file(
     } else {
         Some(data.clone())
     };
-    let out = ctx.exec_with(script, stdin).await?;
+    let out = ctx.exec_write(script, stdin).await?;
     if !out.success() {
         return Err(super::core::ModuleError::Failed(format!(
             "could not write {path}: {}",
