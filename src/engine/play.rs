@@ -897,6 +897,8 @@ impl Runner {
         let mut alive = batch;
         let gather = match play.gather_facts {
             Some(g) => g,
+            // A play that sets how to gather means to gather.
+            None if !play.gather_subset.is_empty() || play.gather_timeout.is_some() => true,
             None => match self.facts_wanted.get() {
                 Some(None) => {
                     self.printer.info(
