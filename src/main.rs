@@ -25,6 +25,15 @@ enum Command {
     Inventory(homelab::inventory::cli::InventoryArgs),
     /// Make, inspect and remove the local lab of test hosts (needs root).
     Lab(homelab::lab::cli::LabArgs),
+    /// The connection keeper (started by runs; see HOMELAB_PERSIST).
+    #[command(name = "__keeper", hide = true)]
+    Keeper {
+        #[arg(long)]
+        socket: std::path::PathBuf,
+        /// Seconds without a request before it exits.
+        #[arg(long, default_value_t = 60)]
+        idle: u64,
+    },
 }
 
 fn main() {
@@ -36,6 +45,9 @@ fn main() {
         Command::Run(a) => homelab::engine::adhoc::run(a),
         Command::Inventory(a) => homelab::inventory::cli::run(a),
         Command::Lab(a) => homelab::lab::cli::run(a),
+        Command::Keeper { socket, idle } => {
+            homelab::transport::keeper::run(&socket, std::time::Duration::from_secs(idle.max(1)))
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

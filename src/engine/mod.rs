@@ -81,6 +81,10 @@ pub fn specs(
 
 /// Opens one SSH connection.
 pub async fn connect(spec: ConnectionSpec) -> Result<Connection, TransportError> {
+    // Through the connection keeper where there is one (see transport::keeper), else directly.
+    if let Some(k) = crate::transport::keeper::KeptConnection::open(&spec).await? {
+        return Ok(Connection::Kept(Box::new(k)));
+    }
     SshConnection::connect(spec)
         .await
         .map(|c| Connection::Ssh(Box::new(c)))

@@ -4,6 +4,7 @@
 //! it). [`local`] runs the same requests with `sh -c` on this machine, for unit tests only.
 
 pub mod become_;
+pub mod keeper;
 pub mod known_hosts;
 pub mod local;
 pub mod pty;
@@ -112,11 +113,17 @@ pub enum TransportError {
     Session { host: String, reason: String },
     #[error("{host}: {reason}")]
     Local { host: String, reason: String },
+    /// An error the connection keeper met, as it worded it (see [`keeper`]).
+    #[error("{message}")]
+    Relayed { message: String, unreachable: bool },
 }
 
 impl TransportError {
     /// Errors that mean the host is unreachable (Ansible's `unreachable=`), not that a task failed.
     pub fn is_unreachable(&self) -> bool {
+        if let TransportError::Relayed { unreachable, .. } = self {
+            return *unreachable;
+        }
         matches!(
             self,
             TransportError::Connect { .. }
@@ -132,6 +139,8 @@ impl TransportError {
 /// A live connection to one host: SSH for real hosts, local for unit tests.
 pub enum Connection {
     Ssh(Box<ssh::SshConnection>),
+    /// A session the connection keeper holds between runs (see [`keeper`]).
+    Kept(Box<keeper::KeptConnection>),
     Local(local::LocalConnection),
 }
 
@@ -140,6 +149,7 @@ impl Connection {
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
         match self {
             Connection::Ssh(c) => c.exec(req).await,
+            Connection::Kept(c) => c.exec(req).await,
             Connection::Local(c) => c.exec(req).await,
         }
     }
@@ -148,6 +158,7 @@ impl Connection {
     pub async fn reconnect(&self) -> Result<(), TransportError> {
         match self {
             Connection::Ssh(c) => c.reconnect().await,
+            Connection::Kept(c) => c.reconnect().await,
             Connection::Local(_) => Ok(()),
         }
     }
@@ -156,6 +167,7 @@ impl Connection {
     pub fn host(&self) -> &str {
         match self {
             Connection::Ssh(c) => c.host(),
+            Connection::Kept(c) => c.host(),
             Connection::Local(c) => c.host(),
         }
     }
@@ -199,8 +211,10 @@ impl Connection {
     }
 
     pub async fn close(&self) {
-        if let Connection::Ssh(c) = self {
-            c.close().await
+        match self {
+            Connection::Ssh(c) => c.close().await,
+            Connection::Kept(c) => c.close().await,
+            Connection::Local(_) => {}
         }
     }
 }

@@ -227,6 +227,11 @@ impl SshConnection {
         &self.spec.host
     }
 
+    /// Whether the SSH connection has ended (the host went away).
+    pub fn is_closed(&self) -> bool {
+        self.current().handle.is_closed()
+    }
+
     pub fn spec(&self) -> &ConnectionSpec {
         &self.spec
     }

@@ -160,6 +160,11 @@ impl Sshd {
         );
     }
 
+    /// The listening sshd's pid (its children serve the connections).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
@@ -215,6 +220,8 @@ impl Run {
 pub fn homelab(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut c = Command::new(bin());
     c.args(args).stdin(Stdio::null());
+    // Each run connects itself unless a test is about the connection keeper.
+    c.env("HOMELAB_PERSIST", "0");
     for (k, v) in envs {
         c.env(k, v);
     }
