@@ -291,6 +291,7 @@ fn become_with_passwords_sudo_and_su() {
         .arg(&e.inv)
         .args([fixture("become_fail.yml").as_str(), "-l", "hsu_pw", "-K"])
         .env_remove("HOMELAB_BECOME_PASSWORD")
+        .env("HOMELAB_PERSIST", "0")
         .stdin(Stdio::null())
         .output()
         .expect("setsid runs homelab");
