@@ -208,3 +208,63 @@ fn a_lost_session_or_keeper_is_replaced() {
     assert_eq!(k.logins(), 6);
     assert!(k.keeper_running());
 }
+
+#[test]
+fn a_run_keeps_its_keeper_through_a_pause_longer_than_the_idle_time() {
+    if !require_sshd() {
+        return;
+    }
+    let k = Kept::new(190, 2390);
+    std::fs::write(
+        &k.book,
+        "- hosts: test\n  tasks:\n    - command: echo one\n    - pause: {seconds: 3}\n    - command: echo two\n",
+    )
+    .unwrap();
+    let r = k.run("1");
+    ok(&r);
+    for h in ["h1", "h2"] {
+        assert!(
+            recap_line(&r.stdout, h).contains("changed=2"),
+            "{}",
+            r.all()
+        );
+    }
+    // No second login: the keeper stayed while the run was connected to it.
+    assert_eq!(k.logins(), 2, "{}", k.sshd.log());
+    assert!(k.wait_gone(Duration::from_secs(10)), "the keeper stayed");
+}
+
+#[test]
+fn a_key_that_needs_its_passphrase_connects_without_a_keeper() {
+    if !require_sshd() {
+        return;
+    }
+    let k = Kept::new(191, 2391);
+    // The server's client key, now encrypted (same key: authorized_keys still holds it).
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "s3cret-pass", "-P", "", "-f"])
+        .arg(&k.sshd.client_key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let home = k.home.path().display().to_string();
+    let cp = k.cp.path().display().to_string();
+    let r = homelab(
+        &[
+            "apply",
+            k.book.to_str().unwrap(),
+            "-i",
+            k.inv.to_str().unwrap(),
+        ],
+        &[
+            ("HOME", home.as_str()),
+            ("SSH_AUTH_SOCK", ""),
+            ("HOMELAB_PERSIST", "30"),
+            ("HOMELAB_CONTROL_DIR", cp.as_str()),
+            ("HOMELAB_SSH_KEY_PASSPHRASE", "s3cret-pass"),
+        ],
+    );
+    ok(&r);
+    assert!(!k.keeper_running());
+    assert!(k.socket().is_none());
+}

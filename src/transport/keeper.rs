@@ -3,8 +3,9 @@
 //! same user that owns the SSH sessions and answers on a Unix socket in a private folder; later
 //! runs (a `plan`, then the `apply`) send their commands through it and start no SSH connection:
 //! sshd's per-connection work (a fork, a re-exec, the key exchange) is most of a short run's cost
-//! on a small host. The keeper exits after `HOMELAB_PERSIST` seconds (default 60) without a
-//! request; `HOMELAB_PERSIST=0` turns it off (every run connects itself).
+//! on a small host. The keeper exits `HOMELAB_PERSIST` seconds (default 60) after the last run
+//! using it ended; `HOMELAB_PERSIST=0` turns it off (every run connects itself). A run whose key
+//! needs a passphrase connects itself (the prompt is its terminal's).
 //!
 //! What a kept session is for is fixed by everything that decides how it was made: the inventory
 //! name, address, port, user, key files (path, size, mtime), known_hosts files (the same), the
@@ -74,7 +75,12 @@ fn socket_path() -> Option<PathBuf> {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let id = format!("{agent}\n{}\n{build}", exe.display());
+    // Settings the keeper's connections read from its environment.
+    let env: Vec<String> = ["HOMELAB_PERSISTENT_SHELL", "HOMELAB_SU_TERMINAL"]
+        .iter()
+        .map(|k| std::env::var(k).unwrap_or_default())
+        .collect();
+    let id = format!("{agent}\n{}\n{build}\n{}", exe.display(), env.join("\n"));
     let p = dir.join(format!("keeper-{}.sock", &hex_digest(id.as_bytes())[..12]));
     // A Unix socket path is at most 107 bytes.
     (p.as_os_str().len() < 100).then_some(p)
@@ -340,24 +346,27 @@ pub struct KeptConnection {
     streams: std::sync::Mutex<Vec<UnixStream>>,
 }
 
-/// Keepers this process started (once per socket).
-static SPAWNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// When this process last started a keeper, by socket (the hosts of a run wait for one start).
+static SPAWNED: std::sync::Mutex<Vec<(PathBuf, Instant)>> = std::sync::Mutex::new(Vec::new());
 
 async fn connect_or_spawn(sock: &Path) -> Option<UnixStream> {
     if let Ok(s) = UnixStream::connect(sock).await {
         return Some(s);
     }
-    let first = SPAWNED
+    let start = SPAWNED
         .lock()
         .map(|mut v| {
-            let new = !v.iter().any(|p| p == sock);
-            if new {
-                v.push(sock.to_path_buf());
+            let recent = v
+                .iter()
+                .any(|(p, t)| p == sock && t.elapsed() < Duration::from_secs(3));
+            if !recent {
+                v.retain(|(p, _)| p != sock);
+                v.push((sock.to_path_buf(), Instant::now()));
             }
-            new
+            !recent
         })
         .unwrap_or(false);
-    if first {
+    if start {
         spawn(sock).ok()?;
     }
     let t0 = Instant::now();
@@ -400,6 +409,16 @@ impl KeptConnection {
         let Some(sock) = socket_path() else {
             return Ok(None);
         };
+        // A key that needs its passphrase asks this run's terminal: no keeper then.
+        let encrypted = spec.identity_files.iter().filter(|p| p.exists()).any(|p| {
+            matches!(
+                russh::keys::load_secret_key(p, None),
+                Err(russh::keys::Error::KeyIsEncrypted)
+            )
+        });
+        if encrypted {
+            return Ok(None);
+        }
         let w = SpecW::of(spec);
         let c = KeptConnection {
             host: spec.host.clone(),
@@ -512,6 +531,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<super::ssh::SshConnection>>>>;
 
 struct Keeper {
     sessions: std::sync::Mutex<HashMap<String, Slot>>,
+    /// Streams open: a run holds its streams until it ends, pauses and all.
     busy: std::sync::atomic::AtomicUsize,
     last: std::sync::Mutex<Instant>,
     uid: Option<u32>,
@@ -578,15 +598,16 @@ impl Keeper {
     }
 
     async fn client(&self, mut stream: UnixStream) {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         while let Ok(req) = read_frame::<Request>(&mut stream).await {
-            self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let resp = self.answer(req).await;
-            self.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             self.touch();
             if write_frame(&mut stream, &resp).await.is_err() {
-                return;
+                break;
             }
         }
+        self.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.touch();
     }
 
     async fn answer(&self, req: Request) -> Response {
