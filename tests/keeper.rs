@@ -43,8 +43,19 @@ impl Kept {
     }
 
     fn run(&self, persist: &str) -> Run {
+        self.run_with(persist, &[])
+    }
+
+    fn run_with(&self, persist: &str, more: &[(&str, &str)]) -> Run {
         let home = self.home.path().display().to_string();
         let cp = self.cp.path().display().to_string();
+        let mut env = vec![
+            ("HOME", home.as_str()),
+            ("SSH_AUTH_SOCK", ""),
+            ("HOMELAB_PERSIST", persist),
+            ("HOMELAB_CONTROL_DIR", cp.as_str()),
+        ];
+        env.extend_from_slice(more);
         homelab(
             &[
                 "apply",
@@ -52,12 +63,7 @@ impl Kept {
                 "-i",
                 self.inv.to_str().unwrap(),
             ],
-            &[
-                ("HOME", home.as_str()),
-                ("SSH_AUTH_SOCK", ""),
-                ("HOMELAB_PERSIST", persist),
-                ("HOMELAB_CONTROL_DIR", cp.as_str()),
-            ],
+            &env,
         )
     }
 
@@ -247,23 +253,7 @@ fn a_key_that_needs_its_passphrase_connects_without_a_keeper() {
         .status()
         .unwrap();
     assert!(st.success());
-    let home = k.home.path().display().to_string();
-    let cp = k.cp.path().display().to_string();
-    let r = homelab(
-        &[
-            "apply",
-            k.book.to_str().unwrap(),
-            "-i",
-            k.inv.to_str().unwrap(),
-        ],
-        &[
-            ("HOME", home.as_str()),
-            ("SSH_AUTH_SOCK", ""),
-            ("HOMELAB_PERSIST", "30"),
-            ("HOMELAB_CONTROL_DIR", cp.as_str()),
-            ("HOMELAB_SSH_KEY_PASSPHRASE", "s3cret-pass"),
-        ],
-    );
+    let r = k.run_with("30", &[("HOMELAB_SSH_KEY_PASSPHRASE", "s3cret-pass")]);
     ok(&r);
     assert!(!k.keeper_running());
     assert!(k.socket().is_none());

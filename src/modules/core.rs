@@ -43,6 +43,25 @@ pub struct PathProbes<'a> {
     pub ahead: Option<&'a Ahead<'a>>,
 }
 
+impl PathProbes<'_> {
+    /// Adds the paths the next tasks will probe to `batch` (unless looking ahead is off for now;
+    /// with `cached_for`, not those already read for that user), up to [`AHEAD_MAX`] in all.
+    fn add_ahead(&self, batch: &mut Vec<(String, Want)>, cached_for: Option<&str>) {
+        let Some(ahead) = self.ahead.filter(|_| self.cache.look_ahead()) else {
+            return;
+        };
+        for (p, w) in ahead() {
+            if batch.len() >= AHEAD_MAX {
+                break;
+            }
+            let cached = cached_for.is_some_and(|who| self.cache.has(who, &p, w));
+            if !cached && !batch.iter().any(|(q, _)| *q == p) {
+                batch.push((p, w));
+            }
+        }
+    }
+}
+
 /// Path states read from one host, kept for the tasks that follow: when a path is probed, the
 /// paths the next file tasks will probe are read in the same round trip, with one `stat` for all,
 /// so a run of unchanged file tasks costs one round trip instead of one each.
@@ -275,16 +294,7 @@ impl TaskCtx<'_> {
             return Ok(st);
         }
         let mut batch = vec![(path.to_string(), want)];
-        if let Some(ahead) = paths.ahead.filter(|_| paths.cache.look_ahead()) {
-            for (p, w) in ahead() {
-                if batch.len() > AHEAD_MAX {
-                    break;
-                }
-                if !batch.iter().any(|(q, _)| *q == p) && !paths.cache.has(who, &p, w) {
-                    batch.push((p, w));
-                }
-            }
-        }
+        paths.add_ahead(&mut batch, Some(who));
         let generation = paths.cache.generation();
         let states = if batch.len() == 1 {
             let out = self.exec_probe(remote::probe_script(path, want)).await?;
@@ -333,16 +343,7 @@ impl TaskCtx<'_> {
             return self.exec_with(command, stdin).await;
         };
         let mut batch: Vec<(String, Want)> = vec![];
-        if let Some(ahead) = paths.ahead.filter(|_| paths.cache.look_ahead()) {
-            for (p, w) in ahead() {
-                if batch.len() >= AHEAD_MAX {
-                    break;
-                }
-                if !batch.iter().any(|(q, _)| *q == p) {
-                    batch.push((p, w));
-                }
-            }
-        }
+        paths.add_ahead(&mut batch, None);
         if batch.is_empty() {
             return self.exec_with(command, stdin).await;
         }
