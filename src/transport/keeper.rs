@@ -555,6 +555,12 @@ async fn serve(sock: &Path, idle: Duration) -> anyhow::Result<i32> {
     let _ = std::fs::remove_file(sock);
     let listener = tokio::net::UnixListener::bind(sock)?;
     std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600))?;
+    // The socket file is ours while it is this inode (another keeper may replace it).
+    let inode = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(p).ok().map(|m| m.ino())
+    };
+    let mine = inode(sock);
     let k = Arc::new(Keeper {
         sessions: std::sync::Mutex::new(HashMap::new()),
         busy: std::sync::atomic::AtomicUsize::new(0),
@@ -578,7 +584,7 @@ async fn serve(sock: &Path, idle: Duration) -> anyhow::Result<i32> {
                 let idle_for = k.last.lock().map(|t| t.elapsed()).unwrap_or_default();
                 let busy = k.busy.load(std::sync::atomic::Ordering::SeqCst);
                 // Gone from under us (removed, or replaced by another keeper): stop serving.
-                let ours = std::fs::symlink_metadata(sock).is_ok();
+                let ours = mine.is_some() && inode(sock) == mine;
                 if (busy == 0 && idle_for >= idle) || !ours {
                     if ours {
                         let _ = std::fs::remove_file(sock);
