@@ -658,6 +658,8 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
             != "0"
     };
     let had_lists = lists("node3");
+    // tree may be left installed by an earlier run of tests/lab_provision.rs on this lab.
+    purge("node3", "tree");
     let before = dpkg("node3", "tree nosuchpkg-homelab-pkg");
     let r = homelab(
         &["plan", &fixture("packages_fresh.yml"), "-i", "lab", "-v"],

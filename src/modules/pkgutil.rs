@@ -189,34 +189,25 @@ pub mod files {
     use super::super::remote::{self, Kind, PathState, Want, WriteOpts};
     use crate::transport::shell_quote;
 
-    const SPLIT: &[u8] = b"\nHLPATHSPLIT\n";
-
-    /// The state (with content) of each path, in order.
+    /// The state (with content) of each path, in order, in one round trip (one `stat` for all).
     pub async fn probe(ctx: &TaskCtx<'_>, paths: &[String]) -> Result<Vec<PathState>, ModuleError> {
         let want = Want {
             checksum: false,
             content_limit: 1 << 20,
         };
-        let mut script = String::new();
-        for p in paths {
-            script.push_str("printf '\\nHLPATHSPLIT\\n'; ");
-            script.push_str(&remote::probe_script(p, want));
-        }
-        let out = ctx.exec(script).await?;
-        let mut pieces = split(&out.stdout);
-        if pieces.len() != paths.len() + 1 {
-            return Err(ModuleError::Failed(format!(
-                "{}: could not read {}: {}",
+        let batch: Vec<(String, Want)> = paths.iter().map(|p| (p.clone(), want)).collect();
+        let token = crate::transport::shell::random_token();
+        let out = ctx.exec(remote::probe_many_script(&batch, &token)).await?;
+        let found = remote::parse_many(&out.stdout, paths.len(), &token).map_err(|e| {
+            ModuleError::Failed(format!(
+                "{}: could not read {}: {e} {}",
                 ctx.host,
                 paths.join(", "),
                 out.stderr_str().trim()
-            )));
-        }
-        pieces.remove(0);
+            ))
+        })?;
         let mut states = vec![];
-        for (p, piece) in paths.iter().zip(pieces) {
-            let mut st = remote::parse_probe(piece)
-                .map_err(|e| ModuleError::Failed(format!("{}: {p}: {e}", ctx.host)))?;
+        for (p, mut st) in paths.iter().zip(found) {
             if st.kind == Kind::File && st.content.is_none() && st.size == 0 {
                 st.content = Some(vec![]);
             }
@@ -224,17 +215,6 @@ pub mod files {
             states.push(st);
         }
         Ok(states)
-    }
-
-    fn split(b: &[u8]) -> Vec<&[u8]> {
-        let mut out = vec![];
-        let mut rest = b;
-        while let Some(i) = rest.windows(SPLIT.len()).position(|w| w == SPLIT) {
-            out.push(&rest[..i]);
-            rest = &rest[i + SPLIT.len()..];
-        }
-        out.push(rest);
-        out
     }
 
     /// One file's planned change.
@@ -343,18 +323,6 @@ pub mod files {
                     None => PlannedPath::Absent,
                 },
             );
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn split_keeps_content_exact() {
-            let out = b"\nHLPATHSPLIT\nHLSTAT a\nHLDATA\nabc\nHLPATHSPLIT\nHLSTAT b\n";
-            let p = split(out);
-            assert_eq!(p, [&b""[..], b"HLSTAT a\nHLDATA\nabc", b"HLSTAT b\n"]);
         }
     }
 }
