@@ -22,11 +22,7 @@ const NOPASSWD_PW: &str = "hsu-Pw-unused-5Tz";
 const ALL_PW: &[&str] = &[SUDO_PW, NOSUDO_PW, ROOT_PW, NOPASSWD_PW, "wrong-hsu-Pw-1"];
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 fn root(cmd: &str) -> String {

@@ -7,14 +7,9 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 /// The `result` of each task_result event of `task` by host, from `--output json`.

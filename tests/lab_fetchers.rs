@@ -11,11 +11,7 @@ use std::process::{Child, Command, Stdio};
 const HOST: &str = "node2";
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 /// The lab host's address, from the lab inventory.

@@ -16,11 +16,7 @@ const VIP: &str = "10.213.0.100";
 const HOSTS: [&str; 3] = ["node1", "node2", "node3"];
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab/ha")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab/ha", name)
 }
 
 fn run(args: &[&str]) -> Run {

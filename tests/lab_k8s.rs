@@ -45,11 +45,7 @@ fn repo() -> PathBuf {
 }
 
 fn fixture(name: &str) -> String {
-    repo()
-        .join("tests/fixtures/lab/k8s")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab/k8s", name)
 }
 
 fn b64(data: &[u8]) -> String {

@@ -6,18 +6,13 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use std::sync::Mutex;
 
 /// The tests here share node1/node2's dpkg database: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 /// `NAME STATUS VERSION` per package dpkg knows, from the host directly.

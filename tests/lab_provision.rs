@@ -7,16 +7,11 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 const HOSTS: [&str; 3] = ["node1", "node2", "node3"];
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab/provision")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab/provision", name)
 }
 
 /// Everything the playbook could change on a host, as text.

@@ -4,14 +4,9 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 #[test]

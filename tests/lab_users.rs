@@ -5,17 +5,12 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 const HASH: &str =
     "$6$husrsalt1$NaGZ/PHAQSSK1622hL1ncSyO2kemtEduSH70KFjuAeiMgDdg16bBI/Q1VJFGTCoQdG1zuGp1vQnrW3lAeHUVV1";
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lab")
-        .join(name)
-        .display()
-        .to_string()
+    fixture_in("lab", name)
 }
 
 /// The lab host's address, from the lab inventory.

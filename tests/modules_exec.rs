@@ -110,13 +110,6 @@ fn recap(out: &str) -> &str {
         .unwrap_or_else(|| panic!("no recap line:\n{out}"))
 }
 
-fn field(line: &str, name: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-}
-
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777

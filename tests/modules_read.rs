@@ -114,21 +114,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(host) && l.contains(" : ok="))
-        .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
-}
-
-fn field(line: &str, name: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-}
-
 fn changed(r: &Run, host: &str) -> u32 {
-    field(recap_line(&r.stdout, host), "changed")
+    field(recap_of(&r.stdout, host), "changed")
 }
 
 #[test]
@@ -145,7 +132,7 @@ fn stat_find_slurp_and_fetch_in_check_apply_and_again() {
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["h1", "h2"] {
         assert_eq!(changed(&r, h), 3, "{}", r.stdout);
-        assert_eq!(field(recap_line(&r.stdout, h), "failed"), 0, "{}", r.stdout);
+        assert_eq!(field(recap_of(&r.stdout, h), "failed"), 0, "{}", r.stdout);
     }
     assert!(
         s.fetched_files().is_empty(),
@@ -247,7 +234,7 @@ fn run_time_failures_are_clear() {
     let s = setup(63, 2263);
     let r = s.run("failures.yml", &["-l", "h1"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    let recap = recap_line(&r.stdout, "h1");
+    let recap = recap_of(&r.stdout, "h1");
     assert_eq!(field(recap, "failed"), 1, "{}", r.stdout);
     assert_eq!(field(recap, "ignored"), 4, "{}", r.stdout);
     assert!(

@@ -54,19 +54,6 @@ impl Eng {
     }
 }
 
-fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(host) && l.contains(" : ok="))
-        .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
-}
-
-fn field(line: &str, name: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-}
-
 #[test]
 fn looped_includes_run_once_per_item() {
     if !require_sshd() {
@@ -178,7 +165,7 @@ fn host_patterns_naming_unknown_groups_are_ignored_with_a_warning() {
         r.all()
     );
     for h in ["h1", "h2"] {
-        let line = recap_line(&r.stdout, h);
+        let line = recap_of(&r.stdout, h);
         assert_eq!(field(line, "ok"), 2, "{line}");
         assert_eq!(field(line, "failed"), 0, "{line}");
     }
@@ -205,7 +192,7 @@ fn a_failed_run_once_task_fails_every_host_of_the_batch() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(!r.stdout.contains("after"), "{}", r.stdout);
     for h in ["h1", "h2"] {
-        let line = recap_line(&r.stdout, h);
+        let line = recap_of(&r.stdout, h);
         assert_eq!(field(line, "failed"), 1, "{line}");
         assert_eq!(field(line, "ok"), 0, "{line}");
     }
@@ -221,12 +208,12 @@ fn a_failed_run_once_task_fails_every_host_of_the_batch() {
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["h1", "h2"] {
         assert!(r.stdout.contains(&format!("rescued {h}")), "{}", r.stdout);
-        let line = recap_line(&r.stdout, h);
+        let line = recap_of(&r.stdout, h);
         assert_eq!(field(line, "failed"), 0, "{line}");
         assert_eq!(field(line, "rescued"), 1, "{line}");
     }
-    assert_eq!(field(recap_line(&r.stdout, "h1"), "ok"), 2);
-    assert_eq!(field(recap_line(&r.stdout, "h2"), "ok"), 1);
+    assert_eq!(field(recap_of(&r.stdout, "h1"), "ok"), 2);
+    assert_eq!(field(recap_of(&r.stdout, "h2"), "ok"), 1);
 }
 
 #[test]
@@ -261,7 +248,7 @@ fn include_when_is_not_repeated_on_included_tasks_and_apply_reaches_them() {
         );
     }
     for h in ["h1", "h2"] {
-        let line = recap_line(&r.stdout, h);
+        let line = recap_of(&r.stdout, h);
         assert_eq!(field(line, "failed"), 0, "{line}");
         assert_eq!(field(line, "ignored"), 1, "{line}");
     }
@@ -310,7 +297,7 @@ fn file_tasks_see_every_change_made_before_them() {
     let out = s.run("site.yml", &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     for h in ["h1", "h2"] {
-        let line = recap_line(&out.stdout, h);
+        let line = recap_of(&out.stdout, h);
         // file, copy a, copy b, copy a again, sub/c, lineinfile x2, file absent, copy b.
         assert_eq!(field(line, "changed"), 9, "{line}");
         let dir = root.path().join(h);
@@ -335,7 +322,7 @@ fn file_tasks_see_every_change_made_before_them() {
         // The command rewrites a; the copy after it puts it back (and b is removed and
         // written again): exactly those three change.
         assert_eq!(
-            field(recap_line(&again.stdout, h), "changed"),
+            field(recap_of(&again.stdout, h), "changed"),
             3,
             "{}",
             again.all()

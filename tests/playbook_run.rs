@@ -83,19 +83,6 @@ fn snapshot(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
     v
 }
 
-fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(host) && l.contains(" : ok="))
-        .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
-}
-
-fn field(line: &str, name: &str) -> u32 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-}
-
 #[test]
 fn plan_apply_idempotence_and_json() {
     if !require_sshd() {
@@ -126,8 +113,8 @@ fn plan_apply_idempotence_and_json() {
         "plan changed the hosts: {:?}",
         s.files()
     );
-    assert!(field(recap_line(&r.stdout, "h1"), "changed") > 0);
-    assert_eq!(field(recap_line(&r.stdout, "h1"), "rescued"), 1);
+    assert!(field(recap_of(&r.stdout, "h1"), "changed") > 0);
+    assert_eq!(field(recap_of(&r.stdout, "h1"), "rescued"), 1);
 
     // apply: the files, their modes, the handler.
     let r = s.run("apply", &[]);
@@ -151,7 +138,7 @@ fn plan_apply_idempotence_and_json() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o640);
-    let first = recap_line(&r.stdout, "h1").to_string();
+    let first = recap_of(&r.stdout, "h1").to_string();
     assert_eq!(field(&first, "failed"), 0, "{first}");
     assert_eq!(field(&first, "rescued"), 1, "{first}");
     assert_eq!(field(&first, "skipped"), 1, "{first}");
@@ -159,7 +146,7 @@ fn plan_apply_idempotence_and_json() {
     // output is hidden.
     assert_eq!(field(&first, "ignored"), 1, "{first}");
     assert_eq!(
-        field(recap_line(&r.stdout, "h2"), "ignored"),
+        field(recap_of(&r.stdout, "h2"), "ignored"),
         0,
         "{}",
         r.stdout
@@ -173,12 +160,7 @@ fn plan_apply_idempotence_and_json() {
     let r = s.run("apply", &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["h1", "h2"] {
-        assert_eq!(
-            field(recap_line(&r.stdout, h), "changed"),
-            0,
-            "{}",
-            r.stdout
-        );
+        assert_eq!(field(recap_of(&r.stdout, h), "changed"), 0, "{}", r.stdout);
     }
     assert_eq!(s.files(), before);
 
@@ -333,5 +315,5 @@ fn run_time_errors_are_clear() {
         "{}",
         r.stdout
     );
-    assert_eq!(field(recap_line(&r.stdout, "h1"), "ignored"), 1);
+    assert_eq!(field(recap_of(&r.stdout, "h1"), "ignored"), 1);
 }

@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `tests/fixtures/FOLDER/NAME`, as a string for a command line.
+pub fn fixture_in(folder: &str, name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(folder)
+        .join(name)
+        .display()
+        .to_string()
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_homelab")
 }
@@ -272,6 +282,21 @@ pub fn lab_sh(host: &str, command: &str) -> Run {
 }
 
 /// A host's recap line (`HOST : ok=N changed=N ...`) in a run's output, or "".
+/// The recap line of `host`; the test fails, showing the output, when there is none.
+pub fn recap_of<'a>(out: &'a str, host: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(host) && l.contains(" : ok="))
+        .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
+}
+
+/// A count from a recap line (`field(line, "changed")` reads `changed=3`).
+pub fn field(line: &str, name: &str) -> u32 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+}
+
 pub fn recap_line<'a>(out: &'a str, host: &str) -> &'a str {
     out.lines()
         .rev()
