@@ -258,3 +258,34 @@ fn a_key_that_needs_its_passphrase_connects_without_a_keeper() {
     assert!(!k.keeper_running());
     assert!(k.socket().is_none());
 }
+
+#[test]
+fn runs_at_the_same_time_share_the_kept_sessions() {
+    if !require_sshd() {
+        return;
+    }
+    let k = Kept::new(192, 2392);
+    let at_once = |n: usize| -> Vec<Run> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n).map(|_| s.spawn(|| k.run("30"))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    // Runs that start together with no keeper: each may start one; all succeed.
+    for r in at_once(3) {
+        ok(&r);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = k.logins();
+    ok(&k.run("30"));
+    assert_eq!(k.logins(), before, "{}", k.sshd.log());
+    // Runs at once on a keeper: one session per host still.
+    let runs = at_once(4);
+    for r in &runs {
+        ok(r);
+        for h in ["h1", "h2"] {
+            assert_eq!(field(recap_of(&r.stdout, h), "failed"), 0, "{}", r.all());
+        }
+    }
+    assert_eq!(k.logins(), before, "{}", k.sshd.log());
+}

@@ -568,10 +568,17 @@ async fn serve(sock: &Path, idle: Duration) -> anyhow::Result<i32> {
         uid: my_uid(),
     });
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut listener = Some(listener);
     loop {
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            a = listener.accept() => {
-                let Ok((stream, _)) = a else { continue };
+            a = accept => {
+                let Some((stream, _)) = a else { continue };
                 let peer = stream.peer_cred().ok().map(|c| c.uid());
                 if peer.is_none() || peer != k.uid {
                     continue;
@@ -583,9 +590,13 @@ async fn serve(sock: &Path, idle: Duration) -> anyhow::Result<i32> {
             _ = tick.tick() => {
                 let idle_for = k.last.lock().map(|t| t.elapsed()).unwrap_or_default();
                 let busy = k.busy.load(std::sync::atomic::Ordering::SeqCst);
-                // Gone from under us (removed, or replaced by another keeper): stop serving.
+                // Removed, or replaced by another keeper (a start race): take no new runs, and
+                // leave once the runs already here are done.
                 let ours = mine.is_some() && inode(sock) == mine;
-                if (busy == 0 && idle_for >= idle) || !ours {
+                if !ours {
+                    listener = None;
+                }
+                if busy == 0 && (idle_for >= idle || !ours) {
                     if ours {
                         let _ = std::fs::remove_file(sock);
                     }
