@@ -39,6 +39,10 @@ fn setup(octet: u8, port: u16) -> Setup {
 
 impl Setup {
     fn run(&self, sub: &str, extra: &[&str]) -> Run {
+        self.run_env(sub, extra, &[])
+    }
+
+    fn run_env(&self, sub: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let mut args = vec![
             sub,
             self.book.to_str().unwrap(),
@@ -47,7 +51,9 @@ impl Setup {
         ];
         args.extend_from_slice(extra);
         let home = self.home.path().display().to_string();
-        homelab(&args, &[("HOME", home.as_str()), ("SSH_AUTH_SOCK", "")])
+        let mut envs = vec![("HOME", home.as_str()), ("SSH_AUTH_SOCK", "")];
+        envs.extend_from_slice(env);
+        homelab(&args, &envs)
     }
     fn files(&self) -> Vec<(String, u32, Vec<u8>)> {
         snapshot(self.root.path())
@@ -316,4 +322,57 @@ fn run_time_errors_are_clear() {
         r.stdout
     );
     assert_eq!(field(recap_of(&r.stdout, "h1"), "ignored"), 1);
+}
+
+/// The path cache (file tasks reading the next ones' paths in their round trip) changes no
+/// result: the same runs with it and without it (`HOMELAB_PATH_CACHE=0`) print the same and leave
+/// the same files.
+#[test]
+fn the_path_cache_changes_no_result() {
+    if !require_sshd() {
+        return;
+    }
+    let with = setup(42, 2212);
+    let without = setup(43, 2213);
+    let steps: [(&str, &[&str]); 5] = [
+        ("plan", &[]),
+        ("apply", &[]),
+        ("apply", &[]),
+        ("plan", &["-e", "line2=99"]),
+        ("apply", &["-e", "line2=99"]),
+    ];
+    for (sub, extra) in steps {
+        let a = with.run(sub, extra);
+        let b = without.run_env(sub, extra, &[("HOMELAB_PATH_CACHE", "0")]);
+        // Hosts report in the order they finish: each task's lines are compared as a set.
+        let norm = |r: &Run, s: &Setup| {
+            let text = r
+                .stdout
+                .replace(&s.root.path().display().to_string(), "ROOT");
+            let mut sections: Vec<Vec<String>> = vec![];
+            for line in text.lines() {
+                let head = line.starts_with("TASK [") || line.starts_with("RUNNING HANDLER [");
+                if head || sections.is_empty() {
+                    sections.push(vec![]);
+                }
+                if let Some(s) = sections.last_mut() {
+                    s.push(line.to_string());
+                }
+            }
+            for s in &mut sections {
+                s.sort();
+            }
+            sections
+        };
+        assert_eq!(a.code, b.code, "{sub} {extra:?}:\n{}\n{}", a.all(), b.all());
+        assert_eq!(norm(&a, &with), norm(&b, &without), "{sub} {extra:?}");
+        let rel = |s: &Setup| {
+            let root = s.root.path().display().to_string();
+            s.files()
+                .into_iter()
+                .map(|(p, m, d)| (p.replace(&root, "ROOT"), m, d))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rel(&with), rel(&without), "{sub} {extra:?}");
+    }
 }

@@ -2235,7 +2235,7 @@ impl Runner {
             search: &search,
             env: &env,
             render: Some(&render),
-            paths: Some(PathProbes {
+            paths: path_cache_wanted().then_some(PathProbes {
                 cache: &cache,
                 ahead: (!delegated).then_some(&ahead as &Ahead),
             }),
@@ -2257,6 +2257,13 @@ impl Runner {
             Err(e) => Outcome::failed(e.to_string()),
         }
     }
+}
+
+/// The path cache is on unless `HOMELAB_PATH_CACHE=0` (each file task probes alone; for
+/// comparison: the results must be the same).
+fn path_cache_wanted() -> bool {
+    static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| std::env::var("HOMELAB_PATH_CACHE").map_or(true, |v| v != "0"))
 }
 
 /// Where a task's relative `src:` files are looked for: its role, its file's folder, the play's.
