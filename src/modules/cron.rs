@@ -386,16 +386,11 @@ impl Module for Cron {
             r = r.with("cron_file", cron_path(f));
         }
         if ctx.diff && changed {
-            let mut d = remote::file_diff(
+            r.diff.push(remote::edit_diff(
                 &target(a),
-                Some(p.probe.content.as_bytes()),
-                p.probe.content.len() as u64,
-                p.new.as_bytes(),
-            );
-            if !p.probe.exists {
-                d.before_header = "/dev/null".into();
-            }
-            r.diff.push(d);
+                p.probe.exists.then_some(p.probe.content.as_bytes()),
+                Some(p.new.as_bytes()),
+            ));
         }
         r
     }

@@ -187,7 +187,6 @@ mod tests {
 pub mod files {
     use super::super::core::{FileDiff, ModuleError, PlannedPath, TaskCtx};
     use super::super::remote::{self, Kind, PathState, Want, WriteOpts};
-    use crate::transport::shell_quote;
 
     /// The state (with content) of each path, in order, in one round trip (one `stat` for all).
     pub async fn probe(ctx: &TaskCtx<'_>, paths: &[String]) -> Result<Vec<PathState>, ModuleError> {
@@ -248,22 +247,7 @@ pub mod files {
     pub fn diffs(changes: &[Change]) -> Vec<FileDiff> {
         changes
             .iter()
-            .map(|c| {
-                let b = c.before.as_deref();
-                let mut d = remote::file_diff(
-                    &c.path,
-                    b,
-                    b.map(|x| x.len() as u64).unwrap_or(0),
-                    c.after.as_deref().unwrap_or(b""),
-                );
-                if c.after.is_none() {
-                    d.after_header = format!("{} (absent)", c.path);
-                }
-                if b.is_none() {
-                    d.before_header = format!("{} (absent)", c.path);
-                }
-                d
-            })
+            .map(|c| remote::edit_diff(&c.path, c.before.as_deref(), c.after.as_deref()))
             .collect()
     }
 
@@ -278,19 +262,7 @@ pub mod files {
                     };
                     remote::write_file(ctx, &c.path, data.clone(), &o, true).await?;
                 }
-                None => {
-                    let out = ctx
-                        .exec(format!("rm -f -- {}", shell_quote(&c.path)))
-                        .await?;
-                    if !out.success() {
-                        return Err(ModuleError::Failed(format!(
-                            "{}: could not remove {}: {}",
-                            ctx.host,
-                            c.path,
-                            out.stderr_str().trim()
-                        )));
-                    }
-                }
+                None => remote::remove_file(ctx, &c.path).await?,
             }
         }
         Ok(())

@@ -425,6 +425,36 @@ pub fn file_diff(path: &str, before: Option<&[u8]>, before_size: u64, after: &[u
     d
 }
 
+/// The diff of a file made, changed or removed: a side where the file does not exist (`None`)
+/// is headed `/dev/null`, as `diff -N` and git show it.
+pub fn edit_diff(path: &str, before: Option<&[u8]>, after: Option<&[u8]>) -> FileDiff {
+    let size = before.map(|b| b.len() as u64).unwrap_or(0);
+    let mut d = file_diff(path, before, size, after.unwrap_or(b""));
+    if before.is_none() {
+        d.before_header = "/dev/null".into();
+    }
+    if after.is_none() {
+        d.after_header = "/dev/null".into();
+    }
+    d
+}
+
+/// Removes a file on the host (nothing when it is already gone).
+pub async fn remove_file(
+    ctx: &super::core::TaskCtx<'_>,
+    path: &str,
+) -> Result<(), super::core::ModuleError> {
+    let out = ctx.exec(format!("rm -f -- {}", shell_quote(path))).await?;
+    if !out.success() {
+        return Err(super::core::ModuleError::Failed(format!(
+            "could not remove {path} on {}: {}",
+            ctx.host,
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(())
+}
+
 /// A state diff (Ansible's file module shows `{path, state, mode...}` before and after).
 pub fn state_diff(path: &str, before: &[(&str, String)], after: &[(&str, String)]) -> FileDiff {
     let render = |kv: &[(&str, String)]| {
@@ -771,6 +801,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(st.kind, Kind::Directory);
+    }
+
+    #[test]
+    fn edit_diffs_head_a_missing_side_dev_null() {
+        let made = edit_diff("/etc/x", None, Some(b"a\n"));
+        assert_eq!(
+            (made.before_header.as_str(), made.after_header.as_str()),
+            ("/dev/null", "/etc/x")
+        );
+        assert_eq!((made.before.as_str(), made.after.as_str()), ("", "a\n"));
+        let gone = edit_diff("/etc/x", Some(b"a\n"), None);
+        assert_eq!(
+            (gone.before_header.as_str(), gone.after_header.as_str()),
+            ("/etc/x", "/dev/null")
+        );
+        let changed = edit_diff("/etc/x", Some(b"a\n"), Some(b"b\n"));
+        assert_eq!(changed.before_header, changed.after_header);
     }
 
     #[test]

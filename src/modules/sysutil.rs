@@ -105,21 +105,11 @@ impl FileEdit {
     }
 
     pub fn diff(&self) -> FileDiff {
-        let before = self.file.exists.then_some(self.file.text.as_bytes());
-        let after = self.after.as_deref().unwrap_or("");
-        let mut d = remote::file_diff(
+        remote::edit_diff(
             &self.file.path,
-            before,
-            self.file.text.len() as u64,
-            after.as_bytes(),
-        );
-        if !self.file.exists {
-            d.before_header = "/dev/null".into();
-        }
-        if self.after.is_none() {
-            d.after_header = "/dev/null".into();
-        }
-        d
+            self.file.exists.then_some(self.file.text.as_bytes()),
+            self.after.as_deref().map(str::as_bytes),
+        )
     }
 
     /// Check mode: records what apply would leave.
@@ -173,17 +163,7 @@ impl FileEdit {
                 };
                 remote::write_file(ctx, path, a.clone().into_bytes(), &opts, true).await
             }
-            None => {
-                let out = ctx.exec(format!("rm -f -- {}", shell_quote(path))).await?;
-                if !out.success() {
-                    return Err(ModuleError::Failed(format!(
-                        "could not remove {path} on {}: {}",
-                        ctx.host,
-                        out.stderr_str().trim()
-                    )));
-                }
-                Ok(None)
-            }
+            None => remote::remove_file(ctx, path).await.map(|()| None),
         }
     }
 }
