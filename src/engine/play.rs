@@ -143,6 +143,9 @@ type LoopItem = (Value, Map<String, Value>);
 /// Variables given as a plain map.
 type VarMap = Map<String, Value>;
 
+/// What an include brings in, by key: the thing, the loop item's variables, the hosts.
+type IncludeGroups<T> = IndexMap<String, (T, VarMap, Vec<String>)>;
+
 /// Which loop lookups turn a value into items.
 fn loop_items(kind: &str, v: Value) -> Result<Vec<Value>, String> {
     let as_list = |v: Value| match v {
@@ -1122,6 +1125,82 @@ impl Runner {
         );
     }
 
+    /// `include_failed` for each host of `group` not yet in `failed`, which gets them.
+    fn include_failed_all(
+        &self,
+        group: &[String],
+        t: &Task,
+        chain: &Chain<'_>,
+        e: &str,
+        failed: &mut Vec<String>,
+    ) {
+        for h in group {
+            if !failed.contains(h) {
+                self.include_failed(h, t, chain, e.to_string());
+                failed.push(h.clone());
+            }
+        }
+    }
+
+    /// What an include brings in on each host and loop item whose `when` holds, grouped: `what`
+    /// turns an item's variables into (key, thing) or nothing; each distinct (key, item) gets the
+    /// hosts it runs on, in order. A host whose loop, `when` or `what` fails is recorded as
+    /// failed and left out. Returns the groups and the failed hosts.
+    fn include_groups<T>(
+        &self,
+        pc: &PlayCtx<'_>,
+        t: &Task,
+        chain: &Chain<'_>,
+        hosts: &[String],
+        what: impl Fn(&Vars) -> Result<Option<(String, T)>, String>,
+    ) -> (IncludeGroups<T>, Vec<String>) {
+        let mut groups: IncludeGroups<T> = IndexMap::new();
+        let mut failed = vec![];
+        'hosts: for h in hosts {
+            let vars = self.task_vars(pc, Some(t), chain, h);
+            let iterations = match self.include_iterations(t, &vars) {
+                Ok(i) => i,
+                Err(e) => {
+                    self.include_failed(h, t, chain, e);
+                    failed.push(h.clone());
+                    continue;
+                }
+            };
+            for extra in iterations {
+                let ivars = if extra.is_empty() {
+                    vars.clone()
+                } else {
+                    vars.with(extra.clone())
+                };
+                let found = match self.eval_when(chain, t, &ivars) {
+                    Ok(false) => continue,
+                    Ok(true) => what(&ivars),
+                    Err(e) => Err(e),
+                };
+                match found {
+                    Ok(Some((key, thing))) => {
+                        let key = format!(
+                            "{key}\n{}",
+                            serde_json::to_string(&extra).unwrap_or_default()
+                        );
+                        groups
+                            .entry(key)
+                            .or_insert_with(|| (thing, extra, vec![]))
+                            .2
+                            .push(h.clone());
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.include_failed(h, t, chain, e);
+                        failed.push(h.clone());
+                        continue 'hosts;
+                    }
+                }
+            }
+        }
+        (groups, failed)
+    }
+
     /// Runs what includes expand to: each (items, extra vars, hosts) in order, on the hosts
     /// still standing; returns (fine, failed) over `hosts`.
     async fn run_included(
@@ -1190,72 +1269,29 @@ impl Runner {
     ) -> (Vec<String>, Vec<String>) {
         // Resolve the file per host and loop item (it may be templated), then run each distinct
         // (file, item) on its hosts, in order.
-        let mut groups: IndexMap<String, (PathBuf, VarMap, Vec<String>)> = IndexMap::new();
-        let mut failed = vec![];
-        'hosts: for h in &hosts {
-            let vars = self.task_vars(pc, Some(t), chain, h);
-            let iterations = match self.include_iterations(t, &vars) {
-                Ok(i) => i,
-                Err(e) => {
-                    self.include_failed(h, t, chain, e);
-                    failed.push(h.clone());
-                    continue;
-                }
+        let (groups, mut failed) = self.include_groups(pc, t, chain, &hosts, |ivars| {
+            let raw = t
+                .args
+                .get("file")
+                .or_else(|| t.args.get("_raw_params"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let file = self
+                .templar
+                .render_string_at(raw, ivars, Some(&origin_str(t)))
+                .map_err(|e| e.to_string())?;
+            let base = match &t.role {
+                Some(r) => r.path.join("tasks"),
+                None => t
+                    .origin
+                    .file
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
             };
-            for extra in iterations {
-                let ivars = if extra.is_empty() {
-                    vars.clone()
-                } else {
-                    vars.with(extra.clone())
-                };
-                match self.eval_when(chain, t, &ivars) {
-                    Ok(false) => continue,
-                    Err(e) => {
-                        self.include_failed(h, t, chain, e);
-                        failed.push(h.clone());
-                        continue 'hosts;
-                    }
-                    Ok(true) => {}
-                }
-                let raw = t
-                    .args
-                    .get("file")
-                    .or_else(|| t.args.get("_raw_params"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                let file = match self
-                    .templar
-                    .render_string_at(raw, &ivars, Some(&origin_str(t)))
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        self.include_failed(h, t, chain, e.to_string());
-                        failed.push(h.clone());
-                        continue 'hosts;
-                    }
-                };
-                let base = match &t.role {
-                    Some(r) => r.path.join("tasks"),
-                    None => t
-                        .origin
-                        .file
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_default(),
-                };
-                let path = base.join(file);
-                let key = format!(
-                    "{}\n{}",
-                    path.display(),
-                    serde_json::to_string(&extra).unwrap_or_default()
-                );
-                groups
-                    .entry(key)
-                    .or_insert_with(|| (path, extra, vec![]))
-                    .2
-                    .push(h.clone());
-            }
-        }
+            let path = base.join(file);
+            Ok(Some((path.display().to_string(), path)))
+        });
         let mut runs = vec![];
         let mut loaded: HashMap<PathBuf, Arc<Vec<TaskItem>>> = HashMap::new();
         for (_, (file, extra, group)) in groups {
@@ -1268,12 +1304,7 @@ impl Runner {
                         items
                     }
                     Err(e) => {
-                        for h in &group {
-                            if !failed.contains(h) {
-                                self.include_failed(h, t, chain, e.to_string());
-                                failed.push(h.clone());
-                            }
-                        }
+                        self.include_failed_all(&group, t, chain, &e.to_string(), &mut failed);
                         continue;
                     }
                 },
@@ -1293,60 +1324,20 @@ impl Runner {
     ) -> (Vec<String>, Vec<String>) {
         // The role (name and *_from may be templated) per host and loop item; each distinct
         // (role, item) runs on its hosts, in order.
-        type Group = (Map<String, Value>, Map<String, Value>, Vec<String>);
-        let mut groups: IndexMap<String, Group> = IndexMap::new();
-        let mut failed = vec![];
-        'hosts: for h in &hosts {
-            let vars = self.task_vars(pc, Some(t), chain, h);
-            let iterations = match self.include_iterations(t, &vars) {
-                Ok(i) => i,
-                Err(e) => {
-                    self.include_failed(h, t, chain, e);
-                    failed.push(h.clone());
-                    continue;
-                }
-            };
-            for extra in iterations {
-                let ivars = if extra.is_empty() {
-                    vars.clone()
-                } else {
-                    vars.with(extra.clone())
-                };
-                match self.eval_when(chain, t, &ivars) {
-                    Ok(false) => continue,
-                    Err(e) => {
-                        self.include_failed(h, t, chain, e);
-                        failed.push(h.clone());
-                        continue 'hosts;
-                    }
-                    Ok(true) => {}
-                }
-                match self.templar.render_value_at(
-                    &Value::Object(t.args.clone()),
-                    &ivars,
-                    Some(&origin_str(t)),
-                ) {
-                    Ok(Value::Object(args)) => {
-                        let key = format!(
-                            "{}\n{}",
-                            serde_json::to_string(&args).unwrap_or_default(),
-                            serde_json::to_string(&extra).unwrap_or_default()
-                        );
-                        groups
-                            .entry(key)
-                            .or_insert_with(|| (args, extra, vec![]))
-                            .2
-                            .push(h.clone());
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        self.include_failed(h, t, chain, e.to_string());
-                        failed.push(h.clone());
-                        continue 'hosts;
-                    }
-                }
+        let (groups, mut failed) = self.include_groups(pc, t, chain, &hosts, |ivars| {
+            match self.templar.render_value_at(
+                &Value::Object(t.args.clone()),
+                ivars,
+                Some(&origin_str(t)),
+            ) {
+                Ok(Value::Object(args)) => Ok(Some((
+                    serde_json::to_string(&args).unwrap_or_default(),
+                    args,
+                ))),
+                Ok(_) => Ok(None),
+                Err(e) => Err(e.to_string()),
             }
-        }
+        });
         let mut runs = vec![];
         for (_, (args, extra, group)) in groups {
             let name = args
@@ -1359,12 +1350,7 @@ impl Runner {
             {
                 Ok(r) => Arc::new(r),
                 Err(e) => {
-                    for h in &group {
-                        if !failed.contains(h) {
-                            self.include_failed(h, t, chain, e.to_string());
-                            failed.push(h.clone());
-                        }
-                    }
+                    self.include_failed_all(&group, t, chain, &e.to_string(), &mut failed);
                     continue;
                 }
             };
