@@ -2092,19 +2092,17 @@ impl Runner {
                 return None;
             }
             // Only modules that have an answer are worth templating for.
-            if !crate::modules::HINTED.contains(&u.action.as_str()) {
-                return None;
-            }
+            let hinter = crate::modules::hinter(&u.action)?;
             let vars = self.task_vars(pc, Some(u), &uchain, host);
             let args = self
                 .templar
                 .render_value(&Value::Object(u.args.clone()), &vars)
                 .ok()?;
             let b = self.become_for(host, &uchain, &vars).ok()?;
-            if b.as_ref().map(|b| b.user.as_str()).unwrap_or("") != who {
+            if crate::modules::core::who(b.as_ref()) != who {
                 return None;
             }
-            crate::modules::probe_hint(&u.action, &args, diff)
+            hinter(&args, diff)
         })();
         if let Ok(mut m) = self.hints.lock() {
             m.insert(key, h.clone());
@@ -2197,7 +2195,7 @@ impl Runner {
         let cache = self.path_cache(&target);
         // The paths the next tasks of this list will probe, read with this task's probe. Not for
         // a delegated task: the next ones run on their own host.
-        let who = become_.as_ref().map(|b| b.user.clone()).unwrap_or_default();
+        let who = crate::modules::core::who(become_.as_ref()).to_string();
         let ahead = || -> Vec<(String, Want)> {
             let Some(n) = next else { return vec![] };
             let mut out = vec![];

@@ -155,6 +155,11 @@ impl PathCache {
     }
 }
 
+/// The user path states are read as (the become user; "" for the login user): a cache key.
+pub fn who(b: Option<&Become>) -> &str {
+    b.map(|b| b.user.as_str()).unwrap_or("")
+}
+
 /// Most paths one probe reads ahead.
 const AHEAD_MAX: usize = 24;
 
@@ -286,10 +291,9 @@ impl TaskCtx<'_> {
     ) -> Result<super::remote::PathState, ModuleError> {
         use super::remote;
         let Some(paths) = self.paths else {
-            let out = self.exec_probe(remote::probe_script(path, want)).await?;
-            return remote::parse_probe(&out.stdout).map_err(ModuleError::Failed);
+            return self.probe_one(path, want).await;
         };
-        let who = self.become_.map(|b| b.user.as_str()).unwrap_or("");
+        let who = who(self.become_);
         if let Some(st) = paths.cache.get(who, path, want) {
             return Ok(st);
         }
@@ -297,8 +301,7 @@ impl TaskCtx<'_> {
         paths.add_ahead(&mut batch, Some(who));
         let generation = paths.cache.generation();
         let states = if batch.len() == 1 {
-            let out = self.exec_probe(remote::probe_script(path, want)).await?;
-            vec![remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)?]
+            vec![self.probe_one(path, want).await?]
         } else {
             let token = crate::transport::shell::random_token();
             let out = self
@@ -311,6 +314,17 @@ impl TaskCtx<'_> {
             .cache
             .put(generation, who, batch.into_iter().zip(states).collect());
         Ok(first)
+    }
+
+    /// One path's state, read now (the cache neither used nor changed).
+    async fn probe_one(
+        &self,
+        path: &str,
+        want: Want,
+    ) -> Result<super::remote::PathState, ModuleError> {
+        use super::remote;
+        let out = self.exec_probe(remote::probe_script(path, want)).await?;
+        remote::parse_probe(&out.stdout).map_err(ModuleError::Failed)
     }
 
     /// Runs a read-only command (a probe): the path cache stays.
@@ -365,7 +379,7 @@ impl TaskCtx<'_> {
             let probed = &probed[mark.len()..];
             // Read after the write, in the same command: current as of now.
             if let Ok(states) = super::remote::parse_many(probed, batch.len(), &token) {
-                let who = self.become_.map(|b| b.user.as_str()).unwrap_or("");
+                let who = who(self.become_);
                 let generation = paths.cache.generation();
                 paths
                     .cache

@@ -186,33 +186,22 @@ pub async fn dispatch(
     }
 }
 
-/// The modules that answer [`probe_hint`].
-pub const HINTED: &[&str] = &[
-    "copy",
-    "file",
-    "template",
-    "lineinfile",
-    "blockinfile",
-    "replace",
-];
+/// [`core::Module::hint`] of module `name`, from rendered arguments: the paths a task will probe
+/// first. `None` for modules that probe otherwise (a look ahead stops at them).
+pub type Hinter = fn(&serde_json::Value, bool) -> Option<Vec<(String, remote::Want)>>;
 
-/// The paths a task of module `name` with these (rendered) arguments will probe first (see
-/// [`core::Module::hint`]); `None` for modules that probe otherwise.
-pub fn probe_hint(
-    name: &str,
-    args: &serde_json::Value,
-    diff: bool,
-) -> Option<Vec<(String, remote::Want)>> {
+/// The [`Hinter`] of module `name`, if it has one.
+pub fn hinter(name: &str) -> Option<Hinter> {
     use core::hint;
-    match name {
-        "copy" => hint::<copy::Copy>(args, diff),
-        "file" => hint::<file::File>(args, diff),
-        "template" => hint::<template::Template>(args, diff),
-        "lineinfile" => hint::<lineinfile::LineInFile>(args, diff),
-        "blockinfile" => hint::<blockinfile::BlockInFile>(args, diff),
-        "replace" => hint::<replace::Replace>(args, diff),
-        _ => None,
-    }
+    Some(match name {
+        "copy" => hint::<copy::Copy>,
+        "file" => hint::<file::File>,
+        "template" => hint::<template::Template>,
+        "lineinfile" => hint::<lineinfile::LineInFile>,
+        "blockinfile" => hint::<blockinfile::BlockInFile>,
+        "replace" => hint::<replace::Replace>,
+        _ => return None,
+    })
 }
 
 /// True when two names differ by at most two edits (for did-you-mean hints).
