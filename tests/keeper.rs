@@ -229,11 +229,7 @@ fn a_run_keeps_its_keeper_through_a_pause_longer_than_the_idle_time() {
     let r = k.run("1");
     ok(&r);
     for h in ["h1", "h2"] {
-        assert!(
-            recap_line(&r.stdout, h).contains("changed=2"),
-            "{}",
-            r.all()
-        );
+        assert_changed(&r, h, 2);
     }
     // No second login: the keeper stayed while the run was connected to it.
     assert_eq!(k.logins(), 2, "{}", k.sshd.log());

@@ -165,11 +165,7 @@ fn get_url_unarchive_git() {
     let book = fixture("fetchers.yml");
     let r = homelab(&["plan", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=3"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 3);
     assert!(
         r.stdout.contains("(downloaded from http://"),
         "{}",
@@ -181,11 +177,7 @@ fn get_url_unarchive_git() {
     // The real run downloads, verifies, sets the mode; the second run downloads nothing.
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=3"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 3);
     assert_eq!(
         sh_out(
             HOST,
@@ -197,11 +189,7 @@ fn get_url_unarchive_git() {
     assert_eq!(sh_out(HOST, "cat /srv/husr/other.txt"), "other\n");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 0);
     assert_eq!(
         (http.gets("/payload.txt"), http.gets("/other.txt")),
         (1, 1),
@@ -241,11 +229,7 @@ fn get_url_unarchive_git() {
     assert_eq!(sh_out(HOST, "ls -d /srv/husr-x 2>/dev/null"), "");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=5"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 5);
     assert_eq!(
         sh_out(
             HOST,
@@ -256,19 +240,11 @@ fn get_url_unarchive_git() {
     );
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 0);
     // A file changed on the host is unpacked again.
     lab_sh(HOST, "echo tampered > /srv/husr-x/pkg/README");
     let r = homelab(&["apply", &book, "-i", "lab", "-l", HOST, "-e", &vars], &[]);
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(sh_out(HOST, "cat /srv/husr-x/pkg/README"), "husr\n");
 
     // git: a bare repository on the host itself.
@@ -318,18 +294,10 @@ fn get_url_unarchive_git() {
         r
     };
     let r = git("", "plan");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(head(), "", "check mode cloned");
     let r = git("", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert!(
         r.stdout.contains(&format!("before= after={c1}")),
         "{}",
@@ -337,19 +305,11 @@ fn get_url_unarchive_git() {
     );
     assert_eq!(head(), c1);
     let r = git("", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 0);
     // A new commit upstream: HEAD moves.
     let c2 = commit("two");
     let r = git("", "plan");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(head(), c1, "check mode updated");
     let r = git("", "apply");
     assert!(
@@ -360,24 +320,12 @@ fn get_url_unarchive_git() {
     assert_eq!(head(), c2);
     // A tag, then back to the branch.
     let r = git("ver=v1", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(head(), c1);
     let r = git("ver=v1", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 0);
     let r = git("ver=main", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(head(), c2);
     assert_eq!(
         sh_out(HOST, "git -C /srv/husr-clone rev-parse --abbrev-ref HEAD").trim(),
@@ -403,11 +351,7 @@ fn get_url_unarchive_git() {
         ""
     );
     let r = git("force=true", "apply");
-    assert!(
-        recap_line(&r.stdout, HOST).contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, HOST, 1);
     assert_eq!(sh_out(HOST, "cat /srv/husr-clone/file.txt"), "two\n");
 
     drop(http);

@@ -78,11 +78,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert!(r.stdout.contains("-tree: not installed"), "{}", r.stdout);
     assert!(r.stdout.contains("-sl: not installed"), "{}", r.stdout);
     assert!(r.stdout.contains("would install tree"), "{}", r.stdout);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(
         (dpkg("node1", "tree sl"), dpkg("node2", "tree sl")),
         before,
@@ -94,11 +90,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     let r = apply(&book, &["-e", "pkgs=tree,sl", "--diff"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["node1", "node2"] {
-        assert!(
-            recap_line(&r.stdout, h).contains("changed=1"),
-            "{}",
-            r.stdout
-        );
+        assert_changed(&r, h, 1);
         let v = installed(h, "tree").expect("tree installed");
         assert!(r.stdout.contains(&format!("+tree: {v}")), "{}", r.stdout);
         assert!(installed(h, "sl").is_some());
@@ -106,11 +98,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     let r = apply(&book, &["-e", "pkgs=tree,sl"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for h in ["node1", "node2"] {
-        assert!(
-            recap_line(&r.stdout, h).contains("changed=0"),
-            "{}",
-            r.stdout
-        );
+        assert_changed(&r, h, 0);
     }
 
     // absent keeps config files (dpkg "rc" where the package has any); purge removes all.
@@ -134,11 +122,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
         &book,
         &["-e", "pkgs=tree", "-e", "pkg_state=absent", "-l", "node1"],
     );
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     let r = apply(
         &book,
         &[
@@ -162,11 +146,7 @@ fn apt_plan_install_idempotent_fixed_absent_purge() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(installed("node1", "tree").as_deref(), Some("2.1.0-1"));
     let r = apply(&book, &["-e", "pkgs=tree=2.1.0-1", "-l", "node1"]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     // A version that does not exist fails with the versions there are, and changes nothing.
     let r = apply(&book, &["-e", "pkgs=tree=0.0.1-9", "-l", "node1"]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -318,11 +298,7 @@ fn package_and_dpkg_selections() {
     assert!(r.stdout.contains("\"use\": \"apt\""), "{}", r.stdout);
     assert!(installed("node1", "figlet").is_some());
     let r = apply(&book, &["-e", "st=present"]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // Hold: plan shows it and changes nothing, apply holds, a second run changes nothing.
     let r = homelab(&["plan", &book, "-i", "lab", "-e", "sel=hold"], &[]);
@@ -337,18 +313,10 @@ fn package_and_dpkg_selections() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(selection("node1", "figlet"), "hold");
     let r = apply(&book, &["-e", "sel=hold"]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     // Unhold.
     let r = apply(&book, &["-e", "sel=install"]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(selection("node1", "figlet"), "install");
 
     // A package dpkg does not know: refused clearly, nothing changed.
@@ -380,11 +348,7 @@ fn package_and_dpkg_selections() {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
 
     // package state=absent removes it.
     let r = apply(&book, &["-e", "st=absent"]);
@@ -475,11 +439,7 @@ fn repositories_and_keys() {
     // Apply: written (the .gpg keyring dearmored), apt-get update still works; then idempotent.
     let r = apply(&book, &["-e", &vars("present")]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=3"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 3);
     assert_eq!(
         present_files("node1").len(),
         4,
@@ -497,11 +457,7 @@ fn repositories_and_keys() {
         r2.stdout
     );
     let r = apply(&book, &["-e", &vars("present")]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // A source apt cannot read: fails with apt's message, put back.
     let r = apply(&fixture("packages_badrepo.yml"), &[]);
@@ -550,11 +506,7 @@ fn repositories_and_keys() {
         present_files("node1")
     );
     let r = apply(&book, &["-e", &vars("absent")]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 }
 
 #[test]
@@ -620,11 +572,7 @@ fn apt_installs_a_deb_file_on_the_host() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(installed("node1", "sl").is_some());
     let r = apply(&book, &["-e", &deb]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     // A .deb that is not there.
     let r = apply(&book, &["-e", "deb=/tmp/homelab-pkg-deb/nothere.deb"]);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -662,11 +610,7 @@ fn check_mode_on_a_host_without_lists_plans_honestly() {
     );
     // Never failed in check mode: the cache update would come first.
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node3").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node3", 1);
     assert!(
         r.stdout
             .contains("would update the package cache, then would install tree"),

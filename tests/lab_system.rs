@@ -67,11 +67,7 @@ fn systemd_and_service_units() {
     // Check mode: the plan says the unit would be written, started and enabled; nothing changes.
     let r = play("plan", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=2"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 2);
     assert!(r.stdout.contains("\"state\": \"active\""), "{}", r.stdout);
     assert_eq!(unit_state("node1", "hsys-test"), absent);
     assert_eq!(
@@ -82,35 +78,19 @@ fn systemd_and_service_units() {
     // Start and enable; the second run changes nothing.
     let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=2"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node2", 2);
     for h in ["node1", "node2"] {
         assert_eq!(unit_state(h, "hsys-test"), "A=active E=enabled");
     }
     let r = play("apply", "system_unit.yml", r#"{"st":"started","en":true}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
+    assert_changed(&r, "node2", 0);
 
     // Check mode of a stop: reported with its state diff, the unit keeps running.
     let r = play("plan", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert!(r.stdout.contains("\"state\": \"inactive\""), "{}", r.stdout);
     assert_eq!(unit_state("node1", "hsys-test"), "A=active E=enabled");
 
@@ -121,41 +101,21 @@ fn systemd_and_service_units() {
         r#"{"st":"started","en":true}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=enabled");
     let r = play("apply", "system_service.yml", r#"{"st":"stopped"}"#);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // systemd: disable (already stopped), then idempotent.
     let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(unit_state("node1", "hsys-test"), "A=inactive E=disabled");
     let r = play("apply", "system_unit.yml", r#"{"st":"stopped","en":false}"#);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // Mask and unmask a unit whose file is in a vendor folder (a unit file in /etc cannot be
     // masked: the mask is a link in its place).
@@ -166,11 +126,7 @@ fn systemd_and_service_units() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", masked);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     // Starting it while it stays masked fails clearly and changes nothing.
     let r = play(
         "apply",
@@ -188,11 +144,7 @@ fn systemd_and_service_units() {
         r#"{"u":"hsys-test2","dir":"/usr/local/lib/systemd/system","mk":false,"st":"started"}"#;
     let r = play("plan", "system_unit.yml", unmask);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(unit_state("node1", "hsys-test2"), "A=inactive E=masked");
     let r = play("apply", "system_unit.yml", unmask);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -256,11 +208,7 @@ fn sysctl_net_key_and_read_only_keys() {
     // Check mode: the file diff and the live value's diff; nothing changes.
     let r = play("plan", "system_sysctl.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert!(r.stdout.contains(&format!("+{key}={want}")), "{}", r.stdout);
     assert_eq!(live(), orig);
     assert!(file().contains("No such file"), "check mode wrote the file");
@@ -268,19 +216,11 @@ fn sysctl_net_key_and_read_only_keys() {
     // The real run writes the file and sets the live value; the second run changes nothing.
     let r = play("apply", "system_sysctl.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(file(), format!("{key}={want}"));
     assert_eq!(live(), want);
     let r = play("apply", "system_sysctl.yml", &extra);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // state: absent takes the line out.
     let r = play(
@@ -288,11 +228,7 @@ fn sysctl_net_key_and_read_only_keys() {
         "system_sysctl.yml",
         &format!(r#"{{"k":"{key}","st":"absent"}}"#),
     );
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(file(), "");
     sh_out(
         "node1",
@@ -350,11 +286,7 @@ fn modprobe_in_a_container() {
     for cmd in ["plan", "apply"] {
         let r = play(cmd, "system_modprobe.yml", r#"{"m":"overlay"}"#);
         assert_eq!(r.code, 0, "{}", r.all());
-        assert!(
-            recap_line(&r.stdout, "node1").contains("changed=0"),
-            "{}",
-            r.stdout
-        );
+        assert_changed(&r, "node1", 0);
     }
     // br_netfilter: loaded by the machine's kernel when /proc/sys/net/bridge shows in the
     // container; then ok, otherwise the clear refusal.
@@ -362,11 +294,7 @@ fn modprobe_in_a_container() {
     let r = play("apply", "system_modprobe.yml", r#"{"m":"br_netfilter"}"#);
     if bridge {
         assert_eq!(r.code, 0, "{}", r.all());
-        assert!(
-            recap_line(&r.stdout, "node1").contains("changed=0"),
-            "{}",
-            r.stdout
-        );
+        assert_changed(&r, "node1", 0);
     } else {
         assert_eq!(r.code, 2, "{}", r.all());
         assert!(r.stdout.contains("the host is a container"), "{}", r.stdout);
@@ -376,11 +304,7 @@ fn modprobe_in_a_container() {
     let extra = r#"{"m":"hsys_dummy","pers":"present","p":"numdummies=2"}"#;
     let r = play("plan", "system_modprobe.yml", extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert!(
         r.stdout.contains("+options hsys_dummy numdummies=2"),
         "{}",
@@ -417,11 +341,7 @@ fn modprobe_in_a_container() {
         r#"{"m":"hsys_dummy","st":"absent"}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 }
 
 #[test]
@@ -438,11 +358,7 @@ fn mount_a_tmpfs() {
     // Check mode: the fstab diff and the mount; nothing changes.
     let r = play("plan", "system_mount.yml", &st("mounted"));
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert!(
         r.stdout.contains("+tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0"),
         "{}",
@@ -456,11 +372,7 @@ fn mount_a_tmpfs() {
     assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=1m 0 0");
     assert!(mounted().contains(" - tmpfs tmpfs "), "{}", mounted());
     let r = play("apply", "system_mount.yml", &st("mounted"));
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // New options: the entry is rewritten and the filesystem remounted with them.
     let r = play(
@@ -469,11 +381,7 @@ fn mount_a_tmpfs() {
         r#"{"st":"mounted","o":"size=2m"}"#,
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(fstab(), "tmpfs /mnt/hsys-tmp tmpfs size=2m 0 0");
     assert!(mounted().contains("size=2048k"), "{}", mounted());
 
@@ -483,11 +391,7 @@ fn mount_a_tmpfs() {
     assert_eq!(mounted(), "");
     assert!(!fstab().is_empty());
     let r = play("apply", "system_mount.yml", &st("unmounted"));
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     let r = play("apply", "system_mount.yml", &st("remounted"));
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -550,11 +454,7 @@ fn hostname_on_node3() {
     assert_eq!(names(), "node3 node3");
     let r = play("plan", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node3").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node3", 1);
     assert!(r.stdout.contains("-node3\n+hsys-node3"), "{}", r.stdout);
     assert_eq!(names(), "node3 node3");
 
@@ -562,11 +462,7 @@ fn hostname_on_node3() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(names(), "hsys-node3 hsys-node3");
     let r = play("apply", "system_hostname.yml", r#"{"n":"hsys-node3"}"#);
-    assert!(
-        recap_line(&r.stdout, "node3").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node3", 0);
 
     let r = play("apply", "system_hostname.yml", r#"{"n":"bad_name"}"#);
     assert_eq!(r.code, 2, "{}", r.all());
@@ -610,11 +506,7 @@ fn timezone_on_node3() {
     let extra = format!(r#"{{"z":"{other}"}}"#);
     let r = play("plan", "system_timezone.yml", &extra);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node3").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node3", 1);
     assert!(r.stdout.contains(&format!("+{other}")), "{}", r.stdout);
     assert_eq!(zone(), orig);
 
@@ -622,11 +514,7 @@ fn timezone_on_node3() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(zone(), format!("{other} {other}"));
     let r = play("apply", "system_timezone.yml", &extra);
-    assert!(
-        recap_line(&r.stdout, "node3").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node3", 0);
 
     let r = play(
         "apply",
@@ -711,11 +599,7 @@ fn service_through_an_init_script() {
     let on = r#"{"st":"started","en":true}"#;
     let r = play("apply", "system_sysv.yml", on);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=2"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node2", 2);
     assert!(
         r.stdout.contains("+  \"state\": \"running\""),
         "{}",
@@ -723,19 +607,11 @@ fn service_through_an_init_script() {
     );
     assert_eq!(state(), "S01hsys-sv running");
     let r = play("apply", "system_sysv.yml", on);
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node2", 0);
 
     let off = r#"{"st":"stopped","en":false}"#;
     let r = play("plan", "system_sysv.yml", off);
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=1"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node2", 1);
     assert_eq!(
         state(),
         "S01hsys-sv running",
@@ -745,10 +621,6 @@ fn service_through_an_init_script() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(state(), "K01hsys-sv stopped");
     let r = play("apply", "system_sysv.yml", off);
-    assert!(
-        recap_line(&r.stdout, "node2").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node2", 0);
     sh_out("node2", clean);
 }

@@ -65,11 +65,7 @@ fn users_groups_keys() {
     );
     let r = homelab(&["plan", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=4"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 4);
     assert!(!r.all().contains(HASH), "the hash leaked: {}", r.all());
     assert!(
         r.stdout.contains("\"password\": \"(changed)\""),
@@ -88,11 +84,7 @@ fn users_groups_keys() {
     // The real run.
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars, "--diff"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=4"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 4);
     assert!(!r.all().contains(HASH), "the hash leaked: {}", r.all());
     assert_eq!(
         sh_out("node1", "getent passwd husr1").trim(),
@@ -134,30 +126,18 @@ fn users_groups_keys() {
     // Second run: nothing to do.
     let r = homelab(&["apply", &book, "-i", "lab", "-e", &vars], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
 
     // A group's gid changes (groupmod), then stays.
     let gid = fixture("users_group_gid.yml");
     let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=1"),
-        "{}",
-        r.all()
-    );
+    assert_changed(&r, "node1", 1);
     assert_eq!(
         sh_out("node1", "getent group husr-g1").trim(),
         "husr-g1:x:4702:husr1"
     );
     let r = homelab(&["apply", &gid, "-i", "lab"], &[]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.all()
-    );
+    assert_changed(&r, "node1", 0);
 
     // The key logs in.
     let o = std::process::Command::new("ssh")
@@ -219,11 +199,7 @@ fn users_groups_keys() {
     assert!(!before.contains("/bin/true husr"), "{before}");
     let r = homelab(&["plan", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=3"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 3);
     assert!(r.stdout.contains("+#Ansible: husr job"), "{}", r.stdout);
     // The variable's plan is made on the crontab as the job's task would have left it.
     assert!(
@@ -235,11 +211,7 @@ fn users_groups_keys() {
     assert_eq!(crontab(), before, "check mode changed the crontab");
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=3"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 3);
     assert_eq!(
         sh_out("node1", "crontab -u husr1 -l"),
         "HUSRVAR=husr-value\n#Ansible: husr job\n*/5 2 * * * /bin/true husr\n"
@@ -252,20 +224,12 @@ fn users_groups_keys() {
         "#Ansible: husr file\n@daily husr1 /bin/true husr-file\nroot 644\n"
     );
     let r = homelab(&["apply", &cron, "-i", "lab"], &[]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.all()
-    );
+    assert_changed(&r, "node1", 0);
     let r = homelab(
         &["apply", &fixture("users_cron_absent.yml"), "-i", "lab"],
         &[],
     );
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=3"),
-        "{}",
-        r.all()
-    );
+    assert_changed(&r, "node1", 3);
     assert_eq!(
         sh_out(
             "node1",
@@ -278,11 +242,7 @@ fn users_groups_keys() {
     let absent = fixture("users_absent.yml");
     let r = homelab(&["apply", &absent, "-i", "lab"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=2"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 2);
     assert_eq!(
         sh_out(
             "node1",
@@ -291,10 +251,6 @@ fn users_groups_keys() {
         ""
     );
     let r = homelab(&["apply", &absent, "-i", "lab"], &[]);
-    assert!(
-        recap_line(&r.stdout, "node1").contains("changed=0"),
-        "{}",
-        r.stdout
-    );
+    assert_changed(&r, "node1", 0);
     cleanup();
 }

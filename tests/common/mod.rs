@@ -289,6 +289,17 @@ pub fn recap_of<'a>(out: &'a str, host: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no recap line for {host}:\n{out}"))
 }
 
+/// Fails the test (showing the output) unless `host`'s recap line says `changed=N`.
+#[track_caller]
+pub fn assert_changed(r: &Run, host: &str, n: u32) {
+    assert_eq!(
+        field(recap_of(&r.stdout, host), "changed"),
+        n,
+        "{}",
+        r.all()
+    );
+}
+
 /// A count from a recap line (`field(line, "changed")` reads `changed=3`).
 pub fn field(line: &str, name: &str) -> u32 {
     line.split_whitespace()
